@@ -1,0 +1,8 @@
+//! Control-channel packets on ring 0 (spec 01).
+//!
+//! [`Frame`] and [`FrameBuf`] handle framing and the CRC trailer; the
+//! packet types below give the layouts of each PDF.
+
+mod frame;
+
+pub use frame::{CRC_LEN, Frame, FrameBuf, MAX_BODY_LEN, MAX_FRAME_LEN, seal};

@@ -1,0 +1,1 @@
+//! XDomain property blocks (spec 03).

@@ -1,0 +1,1 @@
+//! ThunderboltIP control messages and data frame header (spec 06).
