@@ -25,6 +25,7 @@ pub use msg::{Login, LoginResponse, Logout, Status, TbipHeader, TbipMessage, Tbi
 pub use rx::{RxCounter, RxDrop, RxFrame, check_continuation, check_frame, check_start};
 
 pub use crate::uuid::{NETWORK_DIRECTORY, THUNDERBOLT_IP};
+pub use crate::xdomain::Seq;
 
 // ---------------------------------------------------------------------------
 // Service directory (spec 06 §1, §2)
