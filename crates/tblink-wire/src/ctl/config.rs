@@ -159,18 +159,13 @@ fn write_header(w: &mut Writer<'_>, route: Route, addr: &Address, response: bool
 }
 
 /// Data dwords after the header; their number must equal the length field.
-fn read_data(body: &[u8], r: &mut Reader<'_>, addr: &Address) -> Result<Vec<u32>> {
-    need(body, CONFIG_HEADER_LEN)?;
+fn read_data(r: &mut Reader<'_>, addr: &Address) -> Result<Vec<u32>> {
     let data = r.rest()?;
-    if data.len() != addr.length as usize {
-        return Err(Error::LengthMismatch {
-            field: addr.length as usize,
-            actual: data.len(),
-        });
-    }
+    check_data(addr, &data)?;
     Ok(data)
 }
 
+/// Data dwords must number exactly the length field (spec 01 §6.1).
 fn check_data(addr: &Address, data: &[u32]) -> Result<()> {
     if data.len() != addr.length as usize {
         return Err(Error::LengthMismatch {
@@ -230,7 +225,7 @@ impl Framed for ReadResponse {
     fn parse(body: &[u8]) -> Result<Self> {
         let mut r = Reader::new(body);
         let (route, addr) = read_header(&mut r, true)?;
-        let data = read_data(body, &mut r, &addr)?;
+        let data = read_data(&mut r, &addr)?;
         Ok(ReadResponse { route, addr, data })
     }
 
@@ -266,7 +261,7 @@ impl Framed for WriteRequest {
     fn parse(body: &[u8]) -> Result<Self> {
         let mut r = Reader::new(body);
         let (route, addr) = read_header(&mut r, false)?;
-        let data = read_data(body, &mut r, &addr)?;
+        let data = read_data(&mut r, &addr)?;
         Ok(WriteRequest { route, addr, data })
     }
 
