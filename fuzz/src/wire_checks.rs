@@ -4,7 +4,50 @@
 //! it accepts them, require that emitting the value and parsing it again
 //! gives the same value. Any panic (including a failed assertion) is a finding.
 
+use tblink_wire::ctl::{ControlPacket, FrameBuf};
 use tblink_wire::tbip::{self, FrameHeader, TbipMessage};
+use tblink_wire::xdomain::{Message, XdPacket};
+use tblink_wire::Pdf;
+
+/// Control packets of every PDF (spec 01 §6). Byte 0 is the PDF; the rest
+/// is parsed both as a frame body and as a whole frame with CRC trailer.
+pub fn ctl_packet(data: &[u8]) {
+    let Some((&pdf, body)) = data.split_first() else {
+        return;
+    };
+    let pdf = Pdf::new(pdf);
+    if let Ok(pkt) = ControlPacket::parse(pdf, body) {
+        assert_eq!(pkt.pdf(), pdf);
+        let mut out = [0u8; 256];
+        let n = pkt.emit(&mut out).expect("a parsed packet emits");
+        assert_eq!(n, pkt.buffer_len());
+        let again = ControlPacket::parse(pdf, &out[..n]).expect("emitted bytes parse");
+        assert_eq!(again, pkt);
+        let frame = pkt.to_frame().expect("a parsed packet frames");
+        assert_eq!(ControlPacket::from_frame(&frame).expect("own frame parses"), pkt);
+    }
+    if let Ok(frame) = FrameBuf::from_wire(pdf, body) {
+        let _ = ControlPacket::from_frame(&frame);
+    }
+}
+
+/// XDomain discovery messages (spec 02 §2–4): a frame body without CRC.
+pub fn xdomain_message(data: &[u8]) {
+    if let Ok(pkt) = XdPacket::parse(data) {
+        let mut out = [0u8; 256];
+        let n = pkt.emit(&mut out).expect("a parsed packet emits");
+        assert_eq!(n, pkt.buffer_len());
+        let again = XdPacket::parse(&out[..n]).expect("emitted bytes parse");
+        assert_eq!(again, pkt);
+    }
+    if let Some(rest) = data.get(28..) {
+        if let Ok(msg) = Message::parse(rest) {
+            let mut out = [0u8; 256];
+            let n = msg.emit(&mut out).expect("a parsed message emits");
+            assert_eq!(Message::parse(&out[..n]).expect("emitted bytes parse"), msg);
+        }
+    }
+}
 
 /// ThunderboltIP: control messages and data frames (spec 06 §4, §8, §9).
 /// Byte 0 selects the descriptor flags, bytes 1–2 the descriptor length

@@ -27,3 +27,13 @@ fn replay(target: &str, check: fn(&[u8])) {
 fn tbip_frame_corpus() {
     replay("tbip_frame", wire_checks::tbip_frame);
 }
+
+#[test]
+fn ctl_packet_corpus() {
+    replay("ctl_packet", wire_checks::ctl_packet);
+}
+
+#[test]
+fn xdomain_message_corpus() {
+    replay("xdomain_message", wire_checks::xdomain_message);
+}
