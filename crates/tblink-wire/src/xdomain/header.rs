@@ -239,9 +239,15 @@ mod tests {
         body[..28].copy_from_slice(&UUID_REQ_HDR);
         assert!(matches!(
             Header::parse(&body),
-            Err(Error::LengthMismatch { field: 5, actual: 6 })
+            Err(Error::LengthMismatch {
+                field: 5,
+                actual: 6
+            })
         ));
-        assert!(matches!(Header::parse(&body[..20]), Err(Error::Truncated { .. })));
+        assert!(matches!(
+            Header::parse(&body[..20]),
+            Err(Error::Truncated { .. })
+        ));
     }
 
     #[test]
