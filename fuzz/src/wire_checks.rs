@@ -4,10 +4,11 @@
 //! it accepts them, require that emitting the value and parsing it again
 //! gives the same value. Any panic (including a failed assertion) is a finding.
 
+use tblink_wire::Pdf;
 use tblink_wire::ctl::{ControlPacket, FrameBuf};
+use tblink_wire::property::Directory;
 use tblink_wire::tbip::{self, FrameHeader, TbipMessage};
 use tblink_wire::xdomain::{Message, XdPacket};
-use tblink_wire::Pdf;
 
 /// Control packets of every PDF (spec 01 §6). Byte 0 is the PDF; the rest
 /// is parsed both as a frame body and as a whole frame with CRC trailer.
@@ -24,7 +25,10 @@ pub fn ctl_packet(data: &[u8]) {
         let again = ControlPacket::parse(pdf, &out[..n]).expect("emitted bytes parse");
         assert_eq!(again, pkt);
         let frame = pkt.to_frame().expect("a parsed packet frames");
-        assert_eq!(ControlPacket::from_frame(&frame).expect("own frame parses"), pkt);
+        assert_eq!(
+            ControlPacket::from_frame(&frame).expect("own frame parses"),
+            pkt
+        );
     }
     if let Ok(frame) = FrameBuf::from_wire(pdf, body) {
         let _ = ControlPacket::from_frame(&frame);
@@ -40,12 +44,10 @@ pub fn xdomain_message(data: &[u8]) {
         let again = XdPacket::parse(&out[..n]).expect("emitted bytes parse");
         assert_eq!(again, pkt);
     }
-    if let Some(rest) = data.get(28..) {
-        if let Ok(msg) = Message::parse(rest) {
-            let mut out = [0u8; 256];
-            let n = msg.emit(&mut out).expect("a parsed message emits");
-            assert_eq!(Message::parse(&out[..n]).expect("emitted bytes parse"), msg);
-        }
+    if let Some(Ok(msg)) = data.get(28..).map(Message::parse) {
+        let mut out = [0u8; 256];
+        let n = msg.emit(&mut out).expect("a parsed message emits");
+        assert_eq!(Message::parse(&out[..n]).expect("emitted bytes parse"), msg);
     }
 }
 
@@ -78,4 +80,19 @@ pub fn tbip_frame(data: &[u8]) {
         assert_eq!(again, msg);
     }
     let _ = TbipMessage::parse_frame(buf);
+}
+
+/// Property blocks (spec 03 §5–6): a block of big-endian dwords. Whatever
+/// parses and fits the formatter must format to a block that parses back
+/// to the same tree, and formatting is stable from then on.
+pub fn property_block(data: &[u8]) {
+    let Ok(tree) = Directory::parse(data) else {
+        return;
+    };
+    let _ = tree.check_xdomain_root();
+    if let Ok(block) = tree.format_bytes() {
+        let again = Directory::parse(&block).expect("formatted block parses");
+        assert_eq!(again, tree);
+        assert_eq!(again.format_bytes().expect("formats again"), block);
+    }
 }

@@ -275,8 +275,13 @@ fn garbage_is_typed() {
         Err(Error::Truncated { .. })
     ));
     assert!(matches!(
-        ControlPacket::parse(Pdf::ICM_RESP, &[1, 2]),
+        ControlPacket::parse(Pdf::ICM_RESP, &[]),
         Err(Error::Truncated { .. })
+    ));
+    // Alignment is Linux's first receive check (spec 01 §7.5 step 1).
+    assert!(matches!(
+        ControlPacket::parse(Pdf::ICM_RESP, &[1, 2]),
+        Err(Error::Unaligned { len: 2 })
     ));
     assert!(matches!(
         ControlPacket::parse(Pdf::ICM_RESP, &[1, 2, 3, 4, 5]),
@@ -314,4 +319,23 @@ fn garbage_is_typed() {
             got: 11
         })
     ));
+}
+
+/// Found by fuzzing: a non-discovery XDomain body of 86 bytes parsed as
+/// `Raw` and then could not be framed. Linux drops any frame that is not a
+/// whole number of dwords (spec 01 §7.5 step 1), whatever its PDF.
+#[test]
+fn unaligned_bodies_are_refused_for_every_pdf() {
+    for pdf in 0u8..16 {
+        for len in [1usize, 2, 3, 29, 86, 251] {
+            let body = vec![0u8; len];
+            assert!(
+                matches!(
+                    ControlPacket::parse(Pdf::new(pdf), &body),
+                    Err(Error::Unaligned { .. })
+                ),
+                "pdf {pdf} len {len}"
+            );
+        }
+    }
 }

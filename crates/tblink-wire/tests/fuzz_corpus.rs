@@ -37,3 +37,8 @@ fn ctl_packet_corpus() {
 fn xdomain_message_corpus() {
     replay("xdomain_message", wire_checks::xdomain_message);
 }
+
+#[test]
+fn property_block_corpus() {
+    replay("property_block", wire_checks::property_block);
+}

@@ -376,7 +376,7 @@ fn garbage_never_panics() {
                 let mut b = base.clone();
                 for _ in 0..1 + rng.next() % 3 {
                     let at = (rng.next() % 57) as usize * 4;
-                    let v = if rng.next() % 2 == 0 {
+                    let v = if rng.next().is_multiple_of(2) {
                         (rng.next() % 80) as u32
                     } else {
                         rng.next() as u32

@@ -83,14 +83,18 @@ impl ControlPacket {
         }
     }
 
-    /// Parse a frame body (CRC excluded) of type `pdf`. The body may not
-    /// exceed 252 bytes (spec 01 §2); each type then applies its own checks.
+    /// Parse a frame body (CRC excluded) of type `pdf`. The body must be a
+    /// whole number of dwords (spec 01 §7.5 step 1) of at most 252 bytes
+    /// (spec 01 §2); each type then applies its own checks.
     pub fn parse(pdf: Pdf, body: &[u8]) -> Result<Self> {
         if body.len() > MAX_BODY_LEN {
             return Err(Error::TooLong {
                 max: MAX_BODY_LEN,
                 got: body.len(),
             });
+        }
+        if !body.len().is_multiple_of(4) {
+            return Err(Error::Unaligned { len: body.len() });
         }
         let response = is_response(body).unwrap_or(false);
         Ok(match pdf {
