@@ -116,10 +116,10 @@ impl ServiceDriver for EchoDriver {
         };
         match (frame.pdf(), kind) {
             (Pdf::XDOMAIN_REQ, PING) => {
-                if let Some(f) = Self::frame(Pdf::XDOMAIN_RESP, route, hdr.seq, PONG, cookie) {
-                    if ctx.send(f).is_ok() {
-                        self.pings_answered += 1;
-                    }
+                if let Some(f) = Self::frame(Pdf::XDOMAIN_RESP, route, hdr.seq, PONG, cookie)
+                    && ctx.send(f).is_ok()
+                {
+                    self.pings_answered += 1;
                 }
             }
             (Pdf::XDOMAIN_RESP, PONG) => {

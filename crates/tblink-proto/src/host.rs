@@ -494,16 +494,14 @@ impl Host {
             return;
         };
         match *m {
-            Msg::UuidRequest => {
-                // Spec 02 §5.2 ERROR: a UUID request restarts discovery.
-                if self.peers[i].state == DiscoveryState::Error {
-                    let p = &mut self.peers[i];
-                    p.state = DiscoveryState::Uuid;
-                    p.attempt = 0;
-                    p.last_error = None;
-                    p.timers.set(Timer::Discovery, now);
-                    self.fire_timers(now);
-                }
+            // Spec 02 §5.2 ERROR: a UUID request restarts discovery.
+            Msg::UuidRequest if self.peers[i].state == DiscoveryState::Error => {
+                let p = &mut self.peers[i];
+                p.state = DiscoveryState::Uuid;
+                p.attempt = 0;
+                p.last_error = None;
+                p.timers.set(Timer::Discovery, now);
+                self.fire_timers(now);
             }
             Msg::PropertiesRequest { src_uuid, .. } => {
                 self.learn_from_request(now, i, src_uuid);
@@ -710,11 +708,9 @@ impl Host {
 
     fn uuid_learned(&mut self, now: Instant, i: usize, uuid: Uuid) {
         let route = self.peers[i].route;
-        if let Some(old) = self.peers[i].uuid {
-            if old != uuid {
-                // Spec 02 §5.2 / 04 §3: another host on the same port.
-                self.teardown(now, i, DisconnectReason::UuidChanged);
-            }
+        // Spec 02 §5.2 / 04 §3: another host on the same port.
+        if self.peers[i].uuid.is_some_and(|old| old != uuid) {
+            self.teardown(now, i, DisconnectReason::UuidChanged);
         }
         let p = &mut self.peers[i];
         p.uuid = Some(uuid);
