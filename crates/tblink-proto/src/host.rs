@@ -177,6 +177,14 @@ impl Host {
         self.peer(route).map(|p| p.state)
     }
 
+    /// Progress of the properties read from the peer at `route`: (next
+    /// offset, data_length; 0 before the first page).
+    pub fn fetch_progress(&self, route: Route) -> Option<(u16, u16)> {
+        self.peer(route)
+            .and_then(|p| p.fetch.as_ref())
+            .map(|f| (f.offset, f.data_length))
+    }
+
     /// The UUID learned for the peer at `route`.
     pub fn peer_uuid(&self, route: Route) -> Option<Uuid> {
         self.peer(route).and_then(|p| p.uuid)
@@ -751,6 +759,9 @@ impl Host {
             Ok(())
         };
         if let Err(e) = check() {
+            if e == PeerError::InconsistentPages {
+                self.out.stats.inconsistent_reads += 1;
+            }
             self.request_failed(now, Owner::Discovery(route), e.into());
             return;
         }
@@ -981,6 +992,7 @@ impl Host {
                 let Some(i) = self.peer_idx(route) else {
                     return;
                 };
+                self.out.stats.failed_attempts += 1;
                 let p = &mut self.peers[i];
                 p.fetch = None;
                 p.last_error = Some(err);

@@ -36,6 +36,11 @@ pub struct Stats {
     pub tx_dropped: u64,
     /// Events discarded because the event queue was full.
     pub events_dropped: u64,
+    /// Property reads restarted because pages disagreed on `data_length`
+    /// or generation (spec 02 §8.3).
+    pub inconsistent_reads: u64,
+    /// Discovery attempts that failed (timeout, error response, bad page).
+    pub failed_attempts: u64,
     /// Requests retransmitted after a timeout.
     pub retransmits: u64,
     /// Requests answered by the responder.
