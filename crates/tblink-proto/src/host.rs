@@ -993,12 +993,19 @@ impl Host {
                     return;
                 };
                 self.out.stats.failed_attempts += 1;
+                let attempts = self.cfg.timing.attempts;
+                let delay = self.cfg.timing.retry_delay;
                 let p = &mut self.peers[i];
                 p.fetch = None;
-                p.last_error = Some(err);
-                if matches!(p.state, DiscoveryState::Uuid | DiscoveryState::Properties) {
-                    p.timers
-                        .set(Timer::Discovery, now + self.cfg.timing.retry_delay);
+                if !matches!(p.state, DiscoveryState::Uuid | DiscoveryState::Properties) {
+                    return;
+                }
+                if p.attempt >= attempts {
+                    // The last attempt failed: ERROR now (spec 02 §5.2).
+                    self.fail(i, err);
+                } else {
+                    p.last_error = Some(err);
+                    p.timers.set(Timer::Discovery, now + delay);
                 }
             }
             Owner::Notify(route) => {
