@@ -604,6 +604,7 @@ impl Sim {
     /// Advance the clock by `d`, processing everything due on the way.
     pub fn advance(&mut self, d: Duration) {
         let deadline = self.now + d;
+        self.flush();
         while let Some(t) = self.next_wakeup() {
             if t > deadline {
                 break;
