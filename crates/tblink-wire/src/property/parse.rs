@@ -110,7 +110,8 @@ impl ParseError {
     }
 }
 
-/// The work bound of a block of `block_len` dwords: at most
+/// The work bound (spec 03 §5 "Rust guidance") of a block of `block_len`
+/// dwords: at most
 /// `4 × max(block_len, 500)` dwords of entries (4 each), sub-directory UUIDs
 /// (4 each) and text/data payloads (their length) are visited in total.
 ///
