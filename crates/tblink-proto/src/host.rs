@@ -336,7 +336,7 @@ impl Host {
     pub fn handle_frame(&mut self, now: Instant, frame: &FrameBuf) {
         self.out.stats.frames_received += 1;
         // Spec 01 §7.5: length rules, then CRC (dropped silently on mismatch).
-        if frame.len() < 4 || frame.len() % 4 != 0 {
+        if frame.len() < 4 || !frame.len().is_multiple_of(4) {
             self.out.stats.malformed += 1;
             return;
         }
