@@ -1,30 +1,30 @@
 //! The only module with `unsafe` code: memory mappings and the lock-free
 //! single-producer/single-consumer (SPSC) rings that live in them.
 //!
-//! A [`Duplex`] region holds a 4 KiB header and two rings of fixed-size
+//! A duplex region holds a 4 KiB header and two rings of fixed-size
 //! slots, one per direction. Side 0 produces into ring 0 and consumes
 //! ring 1; side 1 the reverse. Each side owns one [`DuplexEnd`].
 //!
 //! # Protocol
 //! * Producer: writes slots in `[head, tail + slots)` (exclusive to it),
-//!   then publishes with a `Release` store of `head` (batched: one store
-//!   per batch).
+//!   then publishes with a release swap of `head` (one per batch).
 //! * Consumer: reads slots in `[tail, head)` after an `Acquire` load of
-//!   `head` (exclusive to it), then releases with a `Release` store of
-//!   `tail` (one per batch).
-//! * Sleeping: a side about to block sets its `sleeping` flag, issues a
-//!   `SeqCst` fence and re-checks its rings; the other side, after each
-//!   publish or release, issues a `SeqCst` fence and reads that flag. The
-//!   two fences guarantee that at least one side sees the other's write,
-//!   so a wake-up is never lost (checked by the `loom` model below). The
+//!   `head` (exclusive to it), then releases with a release swap of `tail`
+//!   (one per batch).
+//! * Sleeping: a side about to block sets the sleep bit (bit 31) of the
+//!   index word it waits on with a read-modify-write and re-checks with the
+//!   value it got back; the peer publishes and releases with a swap of that
+//!   same word, so it sees the bit whenever the sleeper missed the new index.
+//!   A wake-up is never lost (checked by the `loom` model below). The
 //!   wake-up itself (an eventfd) is outside this module.
 //!
-//! Indices are free-running `u32`s; the slot of index `i` is `i % slots`.
+//! Indices are free-running 31-bit counters; `slots` is a power of two and
+//! the slot of index `i` is `i % slots`.
 //! Values written by the peer are checked (`head - tail <= slots`); a
 //! violation marks the channel as corrupt, which callers treat as unplug.
 
 use crate::sync::Arc;
-use crate::sync::atomic::{AtomicU32, Ordering, fence};
+use crate::sync::atomic::{AtomicU32, Ordering};
 
 /// Size of the shared header in bytes (one page).
 pub(crate) const HEADER_LEN: usize = 4096;
@@ -52,8 +52,6 @@ struct Header {
     head: [Line; 2],
     /// Consumer index of ring 0 / ring 1.
     tail: [Line; 2],
-    /// Side 0 / side 1 is (about to be) asleep and wants a wake-up.
-    sleeping: [Line; 2],
     /// Side 0 / side 1 has closed its end.
     closed: [Line; 2],
 }
@@ -218,8 +216,8 @@ impl Shared {
             let p = self.region.at(HEADER_LEN + n * self.slot_size);
             // SAFETY: in bounds as in `with_slot_mut`; the `Acquire` load of
             // `head` that made this index readable synchronises with the
-            // producer's `Release` store, and the producer does not touch the
-            // slot again until the consumer's `Release` store of `tail`.
+            // producer's release swap, and the producer does not touch the
+            // slot again until the consumer's release swap of `tail`.
             let s = unsafe { core::slice::from_raw_parts(p.cast_const(), self.slot_size) };
             f(s)
         }
@@ -276,7 +274,10 @@ impl core::fmt::Debug for DuplexEnd {
 /// Create a new duplex channel in `region` (side 0) and initialise its header.
 #[cfg(not(loom))]
 pub(crate) fn create(region: Region, slots: u32, slot_size: usize) -> Result<DuplexEnd, SysError> {
-    if slots == 0 || !slot_size.is_multiple_of(64) || region.len() < duplex_len(slots, slot_size) {
+    if !slots.is_power_of_two()
+        || !slot_size.is_multiple_of(64)
+        || region.len() < duplex_len(slots, slot_size)
+    {
         return Err(SysError::BadLayout);
     }
     let h = region.header();
@@ -319,7 +320,7 @@ pub(crate) fn attach(region: Region) -> Result<DuplexEnd, SysError> {
     }
     let slots = h.slots.v.load(Ordering::Relaxed);
     let slot_size = h.slot_size.v.load(Ordering::Relaxed) as usize;
-    if slots == 0 || slot_size < 64 || region.len() < duplex_len(slots, slot_size) {
+    if !slots.is_power_of_two() || slot_size < 64 || region.len() < duplex_len(slots, slot_size) {
         return Err(SysError::BadLayout);
     }
     Ok(DuplexEnd::new(
@@ -345,7 +346,6 @@ pub(crate) fn loom_pair(slots: u32, slot_size: usize) -> (DuplexEnd, DuplexEnd) 
         slot_size: line(),
         head: [line(), line()],
         tail: [line(), line()],
-        sleeping: [line(), line()],
         closed: [line(), line()],
     };
     let cells = (0..2 * slots)
@@ -360,19 +360,28 @@ pub(crate) fn loom_pair(slots: u32, slot_size: usize) -> (DuplexEnd, DuplexEnd) 
     (DuplexEnd::new(shared.clone(), 0), DuplexEnd::new(shared, 1))
 }
 
+/// Bit 31 of a `head` word: its consumer sleeps; of a `tail` word: its producer sleeps.
+const SLEEP: u32 = 1 << 31;
+/// Indices are 31 bits wide.
+const MASK: u32 = SLEEP - 1;
+
+fn dist(a: u32, b: u32) -> u32 {
+    a.wrapping_sub(b) & MASK
+}
+
 impl DuplexEnd {
     fn new(shared: Arc<Shared>, side: usize) -> Self {
         let h = shared.header();
         // Resume from whatever the shared indices say (zero for a new channel).
-        let head = h.head[side].v.load(Ordering::Acquire);
-        let tail = h.tail[1 - side].v.load(Ordering::Acquire);
+        let head = h.head[side].v.load(Ordering::Acquire) & MASK;
+        let tail = h.tail[1 - side].v.load(Ordering::Acquire) & MASK;
         DuplexEnd {
             side,
             head,
-            tail_cache: h.tail[side].v.load(Ordering::Acquire),
+            tail_cache: h.tail[side].v.load(Ordering::Acquire) & MASK,
             published: head,
             tail,
-            head_cache: h.head[1 - side].v.load(Ordering::Acquire),
+            head_cache: h.head[1 - side].v.load(Ordering::Acquire) & MASK,
             released: tail,
             corrupt: false,
             shared,
@@ -393,19 +402,22 @@ impl DuplexEnd {
         self.corrupt
     }
 
+    fn used(&mut self, tail_word: u32) -> u32 {
+        let used = dist(self.head, tail_word & MASK);
+        if used > self.shared.slots {
+            self.corrupt = true;
+        }
+        used
+    }
+
     /// Free slots in the outgoing ring (refreshes the cached tail when needed).
     pub(crate) fn free(&mut self) -> u32 {
         let slots = self.shared.slots;
-        let mut used = self.head.wrapping_sub(self.tail_cache);
-        if used >= slots {
-            self.tail_cache = self.h().tail[self.side].v.load(Ordering::Acquire);
-            used = self.head.wrapping_sub(self.tail_cache);
-            if used > slots {
-                self.corrupt = true;
-                return 0;
-            }
+        if dist(self.head, self.tail_cache) >= slots {
+            self.tail_cache = self.h().tail[self.side].v.load(Ordering::Acquire) & MASK;
         }
-        slots - used
+        let used = self.used(self.tail_cache);
+        slots.saturating_sub(used)
     }
 
     /// Write the next outgoing slot with `f`; not visible to the peer until
@@ -415,7 +427,7 @@ impl DuplexEnd {
             return false;
         }
         self.shared.with_slot_mut(self.side, self.head, f);
-        self.head = self.head.wrapping_add(1);
+        self.head = self.head.wrapping_add(1) & MASK;
         true
     }
 
@@ -426,22 +438,28 @@ impl DuplexEnd {
             return false;
         }
         self.published = self.head;
-        self.h().head[self.side]
-            .v
-            .store(self.head, Ordering::Release);
-        self.peer_wants_wake()
+        // One read-modify-write per batch: it both publishes the index and
+        // takes the consumer's sleep bit, ordered against its `fetch_or`.
+        let old = self.h().head[self.side].v.swap(self.head, Ordering::AcqRel);
+        old & SLEEP != 0
     }
 
     /// Slots available to read (refreshes the cached head when needed).
     pub(crate) fn available(&mut self) -> u32 {
         if self.tail == self.head_cache {
-            self.head_cache = self.h().head[1 - self.side].v.load(Ordering::Acquire);
-            if self.head_cache.wrapping_sub(self.tail) > self.shared.slots {
-                self.corrupt = true;
-                self.head_cache = self.tail;
-            }
+            self.head_cache = self.h().head[1 - self.side].v.load(Ordering::Acquire) & MASK;
         }
-        self.head_cache.wrapping_sub(self.tail)
+        self.check_avail()
+    }
+
+    fn check_avail(&mut self) -> u32 {
+        let n = dist(self.head_cache, self.tail);
+        if n > self.shared.slots {
+            self.corrupt = true;
+            self.head_cache = self.tail;
+            return 0;
+        }
+        n
     }
 
     /// Read the next incoming slot with `f`; the slot is consumed if `f`
@@ -452,7 +470,7 @@ impl DuplexEnd {
         }
         let consumed = self.shared.with_slot(1 - self.side, self.tail, f);
         if consumed {
-            self.tail = self.tail.wrapping_add(1);
+            self.tail = self.tail.wrapping_add(1) & MASK;
         }
         Some(consumed)
     }
@@ -464,44 +482,49 @@ impl DuplexEnd {
             return false;
         }
         self.released = self.tail;
-        self.h().tail[1 - self.side]
+        let old = self.h().tail[1 - self.side]
             .v
-            .store(self.tail, Ordering::Release);
-        self.peer_wants_wake()
-    }
-
-    fn peer_wants_wake(&self) -> bool {
-        fence(Ordering::SeqCst);
-        let s = &self.h().sleeping[1 - self.side].v;
-        s.load(Ordering::Relaxed) != 0 && s.swap(0, Ordering::Relaxed) != 0
+            .swap(self.tail, Ordering::AcqRel);
+        old & SLEEP != 0
     }
 
     /// Announce that this side is about to sleep, then re-check. Returns
     /// `true` if it may sleep (nothing to read, no room wanted or none
-    /// available, peer not closed); `false` if it must not (the flag is then
-    /// already cleared).
+    /// available, peer not closed); `false` if it must not (the announcement
+    /// is then withdrawn).
+    ///
+    /// The sleep bits live in the index words the peer swaps when it
+    /// publishes or releases, so the two read-modify-writes are totally
+    /// ordered: either the peer sees the bit (and wakes us) or we see its
+    /// new index (and do not sleep).
     pub(crate) fn prepare_sleep(&mut self, want_send: bool) -> bool {
-        self.h().sleeping[self.side].v.store(1, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        let busy = self.available() > 0
-            || (want_send && self.free() > 0)
-            || self.peer_closed()
-            || self.corrupt;
+        let h = &self.shared.header().head[1 - self.side].v;
+        let old = h.fetch_or(SLEEP, Ordering::AcqRel);
+        self.head_cache = old & MASK;
+        let mut busy = self.check_avail() > 0 || self.peer_closed() || self.corrupt;
+        if !busy && want_send {
+            let t = &self.shared.header().tail[self.side].v;
+            let old = t.fetch_or(SLEEP, Ordering::AcqRel);
+            self.tail_cache = old & MASK;
+            let used = self.used(old);
+            busy = used < self.shared.slots || self.corrupt;
+        }
         if busy {
             self.end_sleep();
         }
         !busy
     }
 
-    /// Clear this side's sleeping flag.
+    /// Withdraw this side's sleep bits.
     pub(crate) fn end_sleep(&self) {
-        self.h().sleeping[self.side].v.store(0, Ordering::Relaxed);
+        let h = self.h();
+        h.head[1 - self.side].v.fetch_and(MASK, Ordering::AcqRel);
+        h.tail[self.side].v.fetch_and(MASK, Ordering::AcqRel);
     }
 
     /// Mark this side closed (the peer sees it as unplug).
     pub(crate) fn close(&self) {
         self.h().closed[self.side].v.store(1, Ordering::Release);
-        fence(Ordering::SeqCst);
     }
 
     /// Whether the peer closed its side.

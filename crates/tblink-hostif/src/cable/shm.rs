@@ -51,6 +51,20 @@ struct Conn {
     sock: UnixStream,
 }
 
+/// A connection whose handshake is under way (never blocks the caller).
+#[derive(Debug)]
+enum Pending {
+    /// Listener: memory and doorbell sent, waiting for the peer's doorbell.
+    Listener {
+        sock: UnixStream,
+        end: crate::sys::DuplexEnd,
+        mine: OwnedFd,
+        since: Instant,
+    },
+    /// Connector: connected, waiting for memory and doorbell.
+    Connector { sock: UnixStream, since: Instant },
+}
+
 /// One end of a shared-memory cable.
 #[derive(Debug)]
 pub struct ShmCable {
@@ -58,6 +72,7 @@ pub struct ShmCable {
     path: PathBuf,
     slots: u32,
     conn: Option<Conn>,
+    pending: Option<Pending>,
     next_try: Instant,
     next_check: Instant,
 }
@@ -89,6 +104,7 @@ impl ShmCable {
             path,
             slots,
             conn: None,
+            pending: None,
             next_try: now,
             next_check: now,
         }
@@ -101,10 +117,21 @@ impl ShmCable {
 
     fn try_connect(&mut self) {
         let now = Instant::now();
+        if let Some(p) = self.pending.take() {
+            match advance(p) {
+                Ok(Step::Done(c)) => {
+                    self.conn = Some(c);
+                    self.next_check = now + LIVENESS;
+                }
+                Ok(Step::Wait(p)) => self.pending = Some(p),
+                Err(_) => {}
+            }
+            return;
+        }
         match &self.mode {
             Mode::Listen(l) => {
                 if let Ok((s, _)) = l.accept() {
-                    self.conn = accept_handshake(s, self.slots).ok();
+                    self.pending = start_listener(s, self.slots).ok();
                 }
             }
             Mode::Connect => {
@@ -112,12 +139,19 @@ impl ShmCable {
                     return;
                 }
                 self.next_try = now + RETRY;
-                if let Ok(s) = UnixStream::connect(&self.path) {
-                    self.conn = connect_handshake(s).ok();
+                if let Ok(s) = UnixStream::connect(&self.path)
+                    && s.set_nonblocking(true).is_ok()
+                {
+                    self.pending = Some(Pending::Connector {
+                        sock: s,
+                        since: now,
+                    });
                 }
             }
         }
-        self.next_check = now + LIVENESS;
+        if self.pending.is_some() {
+            self.try_connect();
+        }
     }
 
     fn check_alive(&mut self) {
@@ -167,7 +201,7 @@ fn recv_fds(sock: &UnixStream, msg: &mut [u8; 16]) -> std::io::Result<Vec<OwnedF
         sock,
         &mut [IoSliceMut::new(msg)],
         &mut cmsg,
-        RecvFlags::CMSG_CLOEXEC,
+        RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
     )?;
     let mut fds = Vec::new();
     for m in cmsg.drain() {
@@ -189,10 +223,14 @@ fn handshake_msg(len: u64) -> [u8; 16] {
     m
 }
 
-fn accept_handshake(sock: UnixStream, slots: u32) -> Result<Conn, CableError> {
-    sock.set_nonblocking(false).map_err(CableError::new)?;
-    sock.set_read_timeout(Some(HANDSHAKE_TIMEOUT))
-        .map_err(CableError::new)?;
+enum Step {
+    Done(Conn),
+    Wait(Pending),
+}
+
+/// Listener side, on accept: create and seal the memory, send it with our doorbell.
+fn start_listener(sock: UnixStream, slots: u32) -> Result<Pending, CableError> {
+    sock.set_nonblocking(true).map_err(CableError::new)?;
     let len = sys::duplex_len(slots, SLOT_SIZE);
     let memfd = rustix::fs::memfd_create(
         "tblink-cable",
@@ -214,48 +252,83 @@ fn accept_handshake(sock: UnixStream, slots: u32) -> Result<Conn, CableError> {
         &[memfd.as_fd(), mine.as_fd()],
     )
     .map_err(CableError::new)?;
-    let mut m = [0u8; 16];
-    let mut fds = recv_fds(&sock, &mut m).map_err(CableError::new)?;
-    let peer = fds
-        .pop()
-        .ok_or_else(|| CableError::new("no doorbell from peer"))?;
-    sock.set_nonblocking(true).map_err(CableError::new)?;
-    Ok(Conn {
-        link: RingLink::new(end, mine, peer),
+    Ok(Pending::Listener {
         sock,
+        end,
+        mine,
+        since: Instant::now(),
     })
 }
 
-fn connect_handshake(sock: UnixStream) -> Result<Conn, CableError> {
-    sock.set_read_timeout(Some(HANDSHAKE_TIMEOUT))
-        .map_err(CableError::new)?;
-    let mut m = [0u8; 16];
-    let mut fds = recv_fds(&sock, &mut m)
-        .map_err(CableError::new)?
-        .into_iter();
-    let (Some(memfd), Some(peer)) = (fds.next(), fds.next()) else {
-        return Err(CableError::new("handshake without memory and doorbell"));
-    };
-    let mut l = [0u8; 8];
-    l.copy_from_slice(&m[8..]);
-    let len = u64::from_le_bytes(l);
-    let st = rustix::fs::fstat(&memfd).map_err(CableError::new)?;
-    let seals = rustix::fs::fcntl_get_seals(&memfd).map_err(CableError::new)?;
-    // The mapping must never fault: the file must be as large as announced
-    // and sealed against shrinking.
-    if (st.st_size as u64) < len || !seals.contains(SealFlags::SHRINK) || len > (1 << 30) {
-        return Err(CableError::new("shared memory too small or not sealed"));
+fn would_block(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+}
+
+/// Move a handshake on without blocking.
+fn advance(p: Pending) -> Result<Step, CableError> {
+    match p {
+        Pending::Listener {
+            sock,
+            end,
+            mine,
+            since,
+        } => {
+            let mut m = [0u8; 16];
+            match recv_fds(&sock, &mut m) {
+                Ok(mut fds) => {
+                    let peer = fds
+                        .pop()
+                        .ok_or_else(|| CableError::new("no doorbell from peer"))?;
+                    Ok(Step::Done(Conn {
+                        link: RingLink::new(end, mine, peer),
+                        sock,
+                    }))
+                }
+                Err(e) if would_block(&e) && since.elapsed() < HANDSHAKE_TIMEOUT => {
+                    Ok(Step::Wait(Pending::Listener {
+                        sock,
+                        end,
+                        mine,
+                        since,
+                    }))
+                }
+                Err(e) => Err(CableError::new(e)),
+            }
+        }
+        Pending::Connector { sock, since } => {
+            let mut m = [0u8; 16];
+            let fds = match recv_fds(&sock, &mut m) {
+                Ok(fds) => fds,
+                Err(e) if would_block(&e) && since.elapsed() < HANDSHAKE_TIMEOUT => {
+                    return Ok(Step::Wait(Pending::Connector { sock, since }));
+                }
+                Err(e) => return Err(CableError::new(e)),
+            };
+            let mut fds = fds.into_iter();
+            let (Some(memfd), Some(peer)) = (fds.next(), fds.next()) else {
+                return Err(CableError::new("handshake without memory and doorbell"));
+            };
+            let mut l = [0u8; 8];
+            l.copy_from_slice(&m[8..]);
+            let len = u64::from_le_bytes(l);
+            let st = rustix::fs::fstat(&memfd).map_err(CableError::new)?;
+            let seals = rustix::fs::fcntl_get_seals(&memfd).map_err(CableError::new)?;
+            // The mapping must never fault: the file must be as large as
+            // announced and sealed against shrinking.
+            if (st.st_size as u64) < len || !seals.contains(SealFlags::SHRINK) || len > (1 << 30) {
+                return Err(CableError::new("shared memory too small or not sealed"));
+            }
+            let region = Region::map(memfd.as_fd(), len as usize).map_err(CableError::new)?;
+            drop(memfd);
+            let end = sys::attach(region).map_err(CableError::new)?;
+            let mine = bell().map_err(CableError::new)?;
+            send_fds(&sock, &handshake_msg(0), &[mine.as_fd()]).map_err(CableError::new)?;
+            Ok(Step::Done(Conn {
+                link: RingLink::new(end, mine, peer),
+                sock,
+            }))
+        }
     }
-    let region = Region::map(memfd.as_fd(), len as usize).map_err(CableError::new)?;
-    drop(memfd);
-    let end = sys::attach(region).map_err(CableError::new)?;
-    let mine = bell().map_err(CableError::new)?;
-    send_fds(&sock, &handshake_msg(0), &[mine.as_fd()]).map_err(CableError::new)?;
-    sock.set_nonblocking(true).map_err(CableError::new)?;
-    Ok(Conn {
-        link: RingLink::new(end, mine, peer),
-        sock,
-    })
 }
 
 impl Cable for ShmCable {
@@ -308,7 +381,13 @@ impl Cable for ShmCable {
         match (&self.conn, &self.mode, i) {
             (Some(c), _, 0) => Some(c.link.bell_fd()),
             (Some(c), _, 1) => Some(c.sock.as_fd()),
-            (None, Mode::Listen(l), 0) => Some(l.as_fd()),
+            (None, _, 0) => match (&self.pending, &self.mode) {
+                (Some(Pending::Listener { sock, .. } | Pending::Connector { sock, .. }), _) => {
+                    Some(sock.as_fd())
+                }
+                (None, Mode::Listen(l)) => Some(l.as_fd()),
+                (None, Mode::Connect) => None,
+            },
             _ => None,
         }
     }
@@ -316,8 +395,8 @@ impl Cable for ShmCable {
     fn next_timer(&self) -> Option<Instant> {
         match (&self.conn, &self.mode) {
             (Some(_), _) => Some(self.next_check),
-            (None, Mode::Connect) => Some(self.next_try),
-            (None, Mode::Listen(_)) => None,
+            (None, Mode::Connect) if self.pending.is_none() => Some(self.next_try),
+            (None, _) => self.pending.as_ref().map(|_| Instant::now() + RETRY),
         }
     }
 }
