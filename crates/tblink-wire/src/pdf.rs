@@ -113,7 +113,10 @@ mod tests {
         }
         assert_eq!(Pdf::new(0x17), Pdf::XDOMAIN_RESP);
         assert_eq!(Pdf::new(14).to_string(), "PDF_14");
-        assert_eq!(Pdf::from_name("TB_CFG_PKG_XDOMAIN_REQ"), Some(Pdf::XDOMAIN_REQ));
+        assert_eq!(
+            Pdf::from_name("TB_CFG_PKG_XDOMAIN_REQ"),
+            Some(Pdf::XDOMAIN_REQ)
+        );
         assert!(Pdf::XDOMAIN_REQ.crc_checked());
         assert!(!Pdf::ICM_RESP.crc_checked());
         assert!(!Pdf::NOTIFY_ACK.crc_checked());

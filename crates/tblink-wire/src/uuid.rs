@@ -126,10 +126,7 @@ mod tests {
     #[test]
     fn host_uuid_printing() {
         let a = uuid_from_dwords([0x11223344, 0x55667788, 0x99aabbcc, 0xddeeff00]);
-        assert_eq!(
-            a,
-            Uuid::from_u128(0x44332211_8877_6655_ccbb_aa9900ffeedd)
-        );
+        assert_eq!(a, Uuid::from_u128(0x44332211_8877_6655_ccbb_aa9900ffeedd));
         let mut buf = [0u8; 20];
         assert!(WireUuid::write(&mut buf, 4, &a));
         assert_eq!(&buf[4..8], &[0x11, 0x22, 0x33, 0x44]);

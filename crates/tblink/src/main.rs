@@ -1,8 +1,9 @@
 //! `tblink`: Thunderbolt/USB4 host-to-host networking tools.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod props;
+mod sim;
 
 /// Thunderbolt/USB4 host-to-host networking, in software.
 #[derive(Debug, Parser)]
@@ -17,12 +18,21 @@ enum Command {
     /// Decode and encode XDomain property blocks.
     #[command(subcommand)]
     Props(props::PropsCmd),
+    /// Simulate XDomain discovery between hosts and print what each enumerated.
+    #[command(long_about = sim::LONG_ABOUT)]
+    Sim(sim::SimArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Props(cmd) => props::run(cmd),
+        Command::Sim(args) => match sim::run(args) {
+            Ok(code) => Ok(code),
+            Err(sim::UsageError(msg)) => Cli::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, msg)
+                .exit(),
+        },
     };
     match result {
         Ok(code) => code,

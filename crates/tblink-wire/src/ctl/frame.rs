@@ -36,7 +36,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         need(self.buffer.as_ref(), CRC_LEN)?;
-        if len % 4 != 0 {
+        if !len.is_multiple_of(4) {
             return Err(Error::Unaligned { len });
         }
         if len > MAX_FRAME_LEN {
@@ -94,7 +94,7 @@ pub fn seal(buf: &mut [u8], body_len: usize) -> Result<usize> {
             got: body_len,
         });
     }
-    if body_len % 4 != 0 {
+    if !body_len.is_multiple_of(4) {
         return Err(Error::Unaligned { len: body_len });
     }
     let total = body_len + CRC_LEN;
@@ -230,25 +230,52 @@ mod tests {
         let f = FrameBuf::seal(Pdf::READ, &READ_REQ[..12]).unwrap();
         assert_eq!(f.as_bytes(), &READ_REQ);
         assert_eq!(f.pdf(), Pdf::READ);
-        Frame::new_checked(&READ_REQ[..]).unwrap().verify_crc().unwrap();
+        Frame::new_checked(&READ_REQ[..])
+            .unwrap()
+            .verify_crc()
+            .unwrap();
     }
 
     #[test]
     fn bad_crc_is_typed() {
         let mut b = READ_REQ;
         b[7] ^= 0x10;
-        let err = Frame::new_checked(&b[..]).unwrap().verify_crc().unwrap_err();
-        assert!(matches!(err, Error::BadCrc { trailer: 0x17d8_0800, .. }));
+        let err = Frame::new_checked(&b[..])
+            .unwrap()
+            .verify_crc()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::BadCrc {
+                trailer: 0x17d8_0800,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn length_rules() {
-        assert!(matches!(Frame::new_checked(&[0u8; 3][..]), Err(Error::Truncated { .. })));
-        assert!(matches!(Frame::new_checked(&[0u8; 10][..]), Err(Error::Unaligned { len: 10 })));
-        assert!(matches!(Frame::new_checked(&[0u8; 260][..]), Err(Error::TooLong { .. })));
+        assert!(matches!(
+            Frame::new_checked(&[0u8; 3][..]),
+            Err(Error::Truncated { .. })
+        ));
+        assert!(matches!(
+            Frame::new_checked(&[0u8; 10][..]),
+            Err(Error::Unaligned { len: 10 })
+        ));
+        assert!(matches!(
+            Frame::new_checked(&[0u8; 260][..]),
+            Err(Error::TooLong { .. })
+        ));
         assert!(Frame::new_checked(&[0u8; 256][..]).is_ok());
-        assert!(matches!(FrameBuf::seal(Pdf::READ, &[0u8; 256]), Err(Error::TooLong { .. })));
-        assert!(matches!(FrameBuf::seal(Pdf::READ, &[0u8; 6]), Err(Error::Unaligned { .. })));
+        assert!(matches!(
+            FrameBuf::seal(Pdf::READ, &[0u8; 256]),
+            Err(Error::TooLong { .. })
+        ));
+        assert!(matches!(
+            FrameBuf::seal(Pdf::READ, &[0u8; 6]),
+            Err(Error::Unaligned { .. })
+        ));
         assert!(FrameBuf::seal(Pdf::READ, &[0u8; 252]).is_ok());
     }
 

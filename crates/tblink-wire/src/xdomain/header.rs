@@ -83,7 +83,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn check_len(&self) -> Result<()> {
         let b = self.buffer.as_ref();
         need(b, HEADER_LEN)?;
-        if b.len() % 4 != 0 {
+        if !b.len().is_multiple_of(4) {
             return Err(Error::Unaligned { len: b.len() });
         }
         let actual = b.len() / 4 - 3;
@@ -159,7 +159,7 @@ impl Header {
 
     /// A header for a message of `total_len` body bytes (CRC excluded).
     pub fn for_body(route: Route, seq: Seq, protocol: Uuid, total_len: usize) -> Result<Self> {
-        if total_len < HEADER_LEN || total_len % 4 != 0 {
+        if total_len < HEADER_LEN || !total_len.is_multiple_of(4) {
             return Err(Error::InvalidField {
                 field: "length",
                 value: total_len as u64,
@@ -239,9 +239,15 @@ mod tests {
         body[..28].copy_from_slice(&UUID_REQ_HDR);
         assert!(matches!(
             Header::parse(&body),
-            Err(Error::LengthMismatch { field: 5, actual: 6 })
+            Err(Error::LengthMismatch {
+                field: 5,
+                actual: 6
+            })
         ));
-        assert!(matches!(Header::parse(&body[..20]), Err(Error::Truncated { .. })));
+        assert!(matches!(
+            Header::parse(&body[..20]),
+            Err(Error::Truncated { .. })
+        ));
     }
 
     #[test]

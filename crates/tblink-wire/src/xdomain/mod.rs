@@ -2,5 +2,10 @@
 //! protocol's message types.
 
 pub mod header;
+pub mod message;
 
 pub use header::{HEADER_LEN, Header, MAX_LENGTH, Packet, Seq};
+pub use message::{
+    ErrorCode, LINUX_MIN_PROPERTIES_CHUNK, MAX_MESSAGE_LEN, MAX_PROPERTIES_DATA,
+    MAX_UNKNOWN_PAYLOAD, Message, MsgType, XdPacket,
+};

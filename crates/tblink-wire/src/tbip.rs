@@ -1,1 +1,0 @@
-//! ThunderboltIP control messages and data frame header (spec 06).
