@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 use tblink_wire::Route;
 use tblink_wire::ctl::FrameBuf;
 use tblink_wire::uuid::Uuid;
-use tblink_wire::xdomain::Seq;
+use tblink_wire::xdomain::{MsgType, Seq};
 
 use crate::time::{Duration, Instant};
 
@@ -62,7 +62,7 @@ pub(crate) struct Engine {
 }
 
 /// ERROR_RESPONSE message type (spec 02 §3).
-pub(crate) const ERROR_RESPONSE: u32 = 7;
+pub(crate) const ERROR_RESPONSE: u32 = MsgType::ERROR_RESPONSE.value();
 
 impl Engine {
     /// Register a request whose frame the caller transmits now. Replaces any

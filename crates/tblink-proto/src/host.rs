@@ -7,9 +7,9 @@ use alloc::vec::Vec;
 
 use tblink_wire::bytes::be32;
 use tblink_wire::ctl::FrameBuf;
-use tblink_wire::property::Directory;
+use tblink_wire::property::{Directory, MAX_BLOCK_DWORDS};
 use tblink_wire::uuid::{Uuid, XDOMAIN_DISCOVERY};
-use tblink_wire::xdomain::{Header, Seq};
+use tblink_wire::xdomain::{ErrorCode, Header, MAX_PROPERTIES_DATA, Message, MsgType, Seq};
 use tblink_wire::{Pdf, Route};
 
 use crate::config::HostConfig;
@@ -18,8 +18,8 @@ use crate::driver::{DriverContext, DriverId, DriverSlot, ServiceDriver, match_ta
 use crate::engine::{Engine, Expect, Owner};
 use crate::error::{MisuseError, PeerError, ProtoError, RequestKind};
 use crate::event::{DisconnectReason, Event};
-use crate::local::{Local, LocalService};
-use crate::msg::{self, Msg, Reject, code, ty};
+use crate::local::{Local, LocalService, page_len};
+use crate::msg::{self, Received, Reject};
 use crate::outbox::{LocalAction, Outbox, Stats};
 use crate::rng::SplitMix64;
 use crate::time::Instant;
@@ -370,8 +370,8 @@ impl Host {
     }
 
     fn handle_xdomain(&mut self, now: Instant, frame: &FrameBuf) {
-        let (hdr, t, m) = match msg::decode(frame.body()) {
-            Ok(x) => x,
+        let rx = match msg::decode(frame.body()) {
+            Ok(rx) => rx,
             Err(Reject::Malformed) => {
                 self.out.stats.malformed += 1;
                 return;
@@ -382,18 +382,22 @@ impl Host {
             }
         };
         if frame.pdf() == Pdf::XDOMAIN_REQ {
-            self.respond(now, &hdr, t, &m);
-            self.after_request(now, &hdr, &m);
+            self.respond(now, &rx);
+            self.after_request(now, &rx);
         } else {
-            let offset = match m {
-                Msg::PropertiesResponse { offset, .. } => Some(offset),
+            let offset = match rx.message {
+                Some(Message::PropertiesResponse { offset, .. }) => Some(offset),
                 _ => None,
             };
-            match self
-                .engine
-                .match_response(hdr.route, hdr.protocol, hdr.seq, t, offset)
-            {
-                Some((owner, _)) => self.handle_reply(now, owner, &m),
+            let hdr = rx.header;
+            match self.engine.match_response(
+                hdr.route,
+                hdr.protocol,
+                hdr.seq,
+                rx.msg_type.value(),
+                offset,
+            ) {
+                Some((owner, _)) => self.handle_reply(now, owner, rx.message),
                 None => self.out.stats.unmatched += 1,
             }
         }
@@ -427,31 +431,39 @@ impl Host {
     // Responder (spec 02 §7, §6 "Recommended Rust behaviour")
     // ------------------------------------------------------------------
 
-    fn respond(&mut self, _now: Instant, hdr: &Header, t: u32, m: &Msg<'_>) {
-        let route = hdr.route.without_cm();
-        let seq = hdr.seq;
-        let reply = match *m {
-            Msg::UuidRequest => msg::uuid_response(route, seq, &self.local.uuid, route),
-            Msg::PropertiesRequest {
+    /// A request too short for its type's fields (`rx.message` is `None`)
+    /// is answered like an unknown type, except LINK_STATE_CHANGE_REQUEST,
+    /// which gets NOT_READY whatever its length. (Linux 6.1 differs for
+    /// two such frames, spec 02 §7: it does not answer a PROPERTIES_REQUEST
+    /// under 68 bytes and answers any PROPERTIES_CHANGED_REQUEST with type 6.)
+    fn respond(&mut self, _now: Instant, rx: &Received) {
+        let route = rx.header.route.without_cm();
+        let reply = match rx.message {
+            Some(Message::UuidRequest | Message::UuidRequestOld) => Some(Message::UuidResponse {
+                src_uuid: self.local.uuid,
+                src_route: route,
+            }),
+            Some(Message::PropertiesRequest {
                 src_uuid,
                 dst_uuid,
                 offset,
-            } => {
+            }) => {
                 if dst_uuid != self.local.uuid {
-                    msg::error_response(route, seq, code::UNKNOWN_DOMAIN)
+                    Some(msg::error(ErrorCode::UNKNOWN_DOMAIN))
                 } else {
-                    self.properties_page(route, seq, offset, src_uuid)
+                    self.properties_page(route, offset, src_uuid)
                 }
             }
-            Msg::PropertiesChangedRequest { .. } => msg::properties_changed_response(route, seq),
-            Msg::LinkStateStatusRequest => msg::link_state_status_response(route, seq),
-            Msg::LinkStateChangeRequest => msg::error_response(route, seq, code::NOT_READY),
-            _ => {
-                let _ = t;
-                msg::error_response(route, seq, code::NOT_SUPPORTED)
+            Some(Message::PropertiesChangedRequest { .. }) => {
+                Some(Message::PropertiesChangedResponse)
             }
+            Some(Message::LinkStateStatusRequest) => Some(msg::LINK_STATE_SINGLE_LANE),
+            _ if rx.msg_type == MsgType::LINK_STATE_CHANGE_REQUEST => {
+                Some(msg::error(ErrorCode::NOT_READY))
+            }
+            _ => Some(msg::error(ErrorCode::NOT_SUPPORTED)),
         };
-        if let Some(f) = reply {
+        if let Some(f) = reply.and_then(|m| msg::frame(route, rx.header.seq, m)) {
             self.out.stats.requests_answered += 1;
             let _ = self.out.transmit(f);
         }
@@ -459,13 +471,7 @@ impl Host {
 
     /// One PROPERTIES_RESPONSE page; `None` (no reply, like Linux) if the
     /// offset is past the end of the block.
-    fn properties_page(
-        &mut self,
-        route: Route,
-        seq: Seq,
-        offset: u16,
-        requester: Uuid,
-    ) -> Option<FrameBuf> {
+    fn properties_page(&mut self, route: Route, offset: u16, requester: Uuid) -> Option<Message> {
         let current = (self.local.block.clone(), self.local.generation);
         let (block, generation) = match (self.cfg.serve_snapshots, self.peer_idx(route)) {
             (true, Some(i)) => {
@@ -480,30 +486,29 @@ impl Host {
         if off >= block.len() {
             return None;
         }
-        let n = msg::page_len(block.len(), off);
+        let n = page_len(block.len(), off);
         let page = block.get(off..off + n)?;
-        let src = self.local.uuid;
         // The request's src_uuid is echoed as dst_uuid (spec 02 §4.4).
-        msg::properties_response(
-            route,
-            seq,
-            &src,
-            &requester,
+        Some(Message::PropertiesResponse {
+            src_uuid: self.local.uuid,
+            dst_uuid: requester,
             offset,
-            block.len() as u16,
+            data_length: block.len() as u16,
             generation,
-            page,
-        )
+            data: page.to_vec(),
+        })
     }
 
     /// Side effects of a peer's request on its discovery (spec 02 §5.2, §6).
-    fn after_request(&mut self, now: Instant, hdr: &Header, m: &Msg<'_>) {
-        let Some(i) = self.peer_idx(hdr.route) else {
+    fn after_request(&mut self, now: Instant, rx: &Received) {
+        let Some(i) = self.peer_idx(rx.header.route) else {
             return;
         };
-        match *m {
+        match rx.message {
             // Spec 02 §5.2 ERROR: a UUID request restarts discovery.
-            Msg::UuidRequest if self.peers[i].state == DiscoveryState::Error => {
+            Some(Message::UuidRequest | Message::UuidRequestOld)
+                if self.peers[i].state == DiscoveryState::Error =>
+            {
                 let p = &mut self.peers[i];
                 p.state = DiscoveryState::Uuid;
                 p.attempt = 0;
@@ -511,10 +516,10 @@ impl Host {
                 p.timers.set(Timer::Discovery, now);
                 self.fire_timers(now);
             }
-            Msg::PropertiesRequest { src_uuid, .. } => {
+            Some(Message::PropertiesRequest { src_uuid, .. }) => {
                 self.learn_from_request(now, i, src_uuid);
             }
-            Msg::PropertiesChangedRequest { src_uuid } => {
+            Some(Message::PropertiesChangedRequest { src_uuid }) => {
                 if self.learn_from_request(now, i, src_uuid) {
                     return;
                 }
@@ -599,11 +604,11 @@ impl Host {
         let seq = attempt_seq(timing.attempts, self.peers[i].attempt);
         match state {
             DiscoveryState::Uuid => {
-                if let Some(f) = msg::uuid_request(route, seq) {
+                if let Some(f) = msg::frame(route, seq, Message::UuidRequest) {
                     self.send_request(
                         now,
                         Owner::Discovery(route),
-                        ty::UUID_RESPONSE,
+                        MsgType::UUID_RESPONSE,
                         seq,
                         None,
                         f,
@@ -630,11 +635,16 @@ impl Host {
             return;
         };
         let (seq, offset) = (f.seq, f.offset);
-        if let Some(frame) = msg::properties_request(route, seq, &self.local.uuid, &dst, offset) {
+        let request = Message::PropertiesRequest {
+            src_uuid: self.local.uuid,
+            dst_uuid: dst,
+            offset,
+        };
+        if let Some(frame) = msg::frame(route, seq, request) {
             self.send_request(
                 now,
                 Owner::Discovery(route),
-                ty::PROPERTIES_RESPONSE,
+                MsgType::PROPERTIES_RESPONSE,
                 seq,
                 Some(offset),
                 frame,
@@ -646,7 +656,7 @@ impl Host {
         &mut self,
         now: Instant,
         owner: Owner,
-        response_type: u32,
+        response_type: MsgType,
         seq: Seq,
         offset: Option<u16>,
         frame: FrameBuf,
@@ -657,7 +667,7 @@ impl Host {
         let expect = Expect {
             route,
             protocol: XDOMAIN_DISCOVERY,
-            response_type,
+            response_type: response_type.value(),
             seq,
             offset,
         };
@@ -673,15 +683,17 @@ impl Host {
         let _ = self.out.transmit(frame);
     }
 
-    fn handle_reply(&mut self, now: Instant, owner: Owner, m: &Msg<'_>) {
+    /// `m` is `None` for a reply too short for its type's fields: a
+    /// success for PROPERTIES_CHANGED, unusable for discovery.
+    fn handle_reply(&mut self, now: Instant, owner: Owner, m: Option<Message>) {
         match owner {
             Owner::Notify(route) => {
                 let Some(i) = self.peer_idx(route) else {
                     return;
                 };
-                match *m {
+                match m {
                     // Spec 02 §5.4: error codes 1–4 are failures, anything else success.
-                    Msg::ErrorResponse { code } if (1..=4).contains(&code) => {
+                    Some(Message::ErrorResponse { code }) if code.is_failure_for_linux() => {
                         let d = self.cfg.timing.retry_delay;
                         self.peers[i].timers.set(Timer::Notify, now + d);
                     }
@@ -692,22 +704,24 @@ impl Host {
                 let Some(i) = self.peer_idx(route) else {
                     return;
                 };
-                match (self.peers[i].state, *m) {
-                    (_, Msg::ErrorResponse { code }) => {
+                match (self.peers[i].state, m) {
+                    (_, Some(Message::ErrorResponse { code })) => {
+                        let code = code.value();
                         self.request_failed(now, owner, PeerError::ErrorResponse { code }.into())
                     }
-                    (DiscoveryState::Uuid, Msg::UuidResponse { src_uuid }) => {
+                    (DiscoveryState::Uuid, Some(Message::UuidResponse { src_uuid, .. })) => {
                         self.uuid_learned(now, i, src_uuid)
                     }
                     (
                         DiscoveryState::Properties,
-                        Msg::PropertiesResponse {
+                        Some(Message::PropertiesResponse {
                             offset,
                             data_length,
                             generation,
                             data,
-                        },
-                    ) => self.page_received(now, i, offset, data_length, generation, data),
+                            ..
+                        }),
+                    ) => self.page_received(now, i, offset, data_length, generation, &data),
                     _ => self.out.stats.unmatched += 1,
                 }
             }
@@ -738,22 +752,22 @@ impl Host {
         offset: u16,
         data_length: u16,
         generation: u32,
-        data: &[u8],
+        data: &[u32],
     ) {
         let Some(mut f) = self.peers[i].fetch.take() else {
             return;
         };
         let route = self.peers[i].route;
-        let dwords = data.len() / 4;
+        let dwords = data.len();
         let check = || -> Result<(), PeerError> {
-            if !(2..=msg::MAX_BLOCK_DWORDS as u16).contains(&data_length) {
+            if !(2..=MAX_BLOCK_DWORDS as u16).contains(&data_length) {
                 return Err(PeerError::BlockLength { len: data_length });
             }
             if f.offset != 0 && (data_length != f.data_length || generation != f.generation) {
                 return Err(PeerError::InconsistentPages);
             }
             let end = usize::from(offset) + dwords;
-            if dwords == 0 || dwords > msg::MAX_PAGE_DWORDS || end > usize::from(data_length) {
+            if dwords == 0 || dwords > MAX_PROPERTIES_DATA || end > usize::from(data_length) {
                 return Err(PeerError::BadPage { offset, dwords });
             }
             Ok(())
@@ -767,10 +781,7 @@ impl Host {
         }
         f.data_length = data_length;
         f.generation = generation;
-        f.data.extend(
-            data.chunks_exact(4)
-                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
-        );
+        f.data.extend_from_slice(data);
         f.offset = offset + dwords as u16;
         if f.offset < data_length {
             self.peers[i].fetch = Some(f);
@@ -1053,11 +1064,14 @@ impl Host {
         self.peers[i].notify_left -= 1;
         let seq = self.peers[i].notify_seq;
         self.peers[i].notify_seq = seq.next();
-        if let Some(f) = msg::properties_changed_request(route, seq, &self.local.uuid) {
+        let request = Message::PropertiesChangedRequest {
+            src_uuid: self.local.uuid,
+        };
+        if let Some(f) = msg::frame(route, seq, request) {
             self.send_request(
                 now,
                 Owner::Notify(route),
-                ty::PROPERTIES_CHANGED_RESPONSE,
+                MsgType::PROPERTIES_CHANGED_RESPONSE,
                 seq,
                 None,
                 f,

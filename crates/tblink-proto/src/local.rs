@@ -4,14 +4,14 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use tblink_wire::property::{Directory, Value};
+use tblink_wire::property::{Directory, MAX_BLOCK_DWORDS, Value};
 use tblink_wire::uuid::Uuid;
+use tblink_wire::xdomain::{LINUX_MIN_PROPERTIES_CHUNK, MAX_PROPERTIES_DATA};
 
 use crate::config::HostConfig;
 use crate::device::Key;
 use crate::driver::DriverId;
 use crate::error::MisuseError;
-use crate::msg::MAX_BLOCK_DWORDS;
 
 /// A service we publish: a root sub-directory of our block (spec 03 §8.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +151,21 @@ impl Local {
     }
 }
 
+/// Chunk size for serving `offset` of a `len`-dword block: at most 45
+/// dwords, never leaving a final page of 1–2 dwords (spec 02 §4.4).
+pub(crate) fn page_len(len: usize, offset: usize) -> usize {
+    let rest = len.saturating_sub(offset);
+    if rest <= MAX_PROPERTIES_DATA {
+        return rest;
+    }
+    let after = rest - MAX_PROPERTIES_DATA;
+    if after < LINUX_MIN_PROPERTIES_CHUNK {
+        rest - LINUX_MIN_PROPERTIES_CHUNK
+    } else {
+        MAX_PROPERTIES_DATA
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +198,25 @@ mod tests {
             l.remove(&Key::new(b"network").unwrap()),
             Err(MisuseError::NoSuchService)
         );
+    }
+
+    #[test]
+    fn paging_never_leaves_one_or_two() {
+        assert_eq!(page_len(57, 0), 45);
+        assert_eq!(page_len(57, 45), 12);
+        assert_eq!(page_len(46, 0), 43);
+        assert_eq!(page_len(46, 43), 3);
+        assert_eq!(page_len(47, 0), 44);
+        assert_eq!(page_len(48, 0), 45);
+        assert_eq!(page_len(10, 20), 0);
+        for len in 3..=500 {
+            let mut off = 0;
+            while off < len {
+                let n = page_len(len, off);
+                assert!((3..=45).contains(&n), "len {len} off {off} n {n}");
+                off += n;
+            }
+            assert_eq!(off, len);
+        }
     }
 }

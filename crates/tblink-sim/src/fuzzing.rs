@@ -5,7 +5,7 @@ use tblink_proto::example::EchoDriver;
 use tblink_proto::{Duration, LocalService};
 use tblink_wire::ctl::FrameBuf;
 use tblink_wire::uuid::{Uuid, XDOMAIN_DISCOVERY};
-use tblink_wire::xdomain::{Header, Seq};
+use tblink_wire::xdomain::{Header, Message, Seq, XdPacket};
 use tblink_wire::{Pdf, Route};
 
 use crate::{Faults, Sim, scenario};
@@ -129,13 +129,7 @@ pub fn fuzz_operations(data: &[u8]) {
                 let r = Route::from_raw(
                     u64::from(input.byte().unwrap_or(0)) << (8 * u32::from(arg % 3)),
                 );
-                if let Ok(hdr) = Header::for_body(r, Seq::new(0), XDOMAIN_DISCOVERY, 32)
-                    && let Ok(f) = FrameBuf::build(Pdf::XDOMAIN_REQ, |b| {
-                        hdr.emit(b)?;
-                        b[31] = 12;
-                        Ok(32)
-                    })
-                {
+                if let Ok(f) = XdPacket::new(r, Seq::new(0), Message::UuidRequest).to_frame() {
                     sim.inject(h, f);
                 }
             }
