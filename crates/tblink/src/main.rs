@@ -5,6 +5,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod props;
 mod sim;
 mod sysfs;
+mod trace;
 
 /// Thunderbolt/USB4 host-to-host networking, in software.
 #[derive(Debug, Parser)]
@@ -25,6 +26,9 @@ enum Command {
     /// Show Thunderbolt domains, hosts, XDomain peers and services from sysfs.
     #[command(long_about = sysfs::LONG_ABOUT)]
     Sysfs(sysfs::SysfsArgs),
+    /// Decode Linux thunderbolt tracepoint output.
+    #[command(subcommand)]
+    Trace(trace::TraceCmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +36,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Props(cmd) => props::run(cmd),
         Command::Sysfs(args) => sysfs::run(&args),
+        Command::Trace(cmd) => trace::run(cmd),
         Command::Sim(args) => match sim::run(args) {
             Ok(code) => Ok(code),
             Err(sim::UsageError(msg)) => Cli::command()
