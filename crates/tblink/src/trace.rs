@@ -51,7 +51,7 @@ Errors: a tracepoint line that cannot be parsed (missing or bad fields, a \
 data list that does not match size=) is reported on standard error as \
 `line N: reason`, and decoding goes on. Exit status: 0 when every \
 tracepoint line was well formed, 1 if any was malformed or the input could \
-not be read.";
+not be read. Lines over 64 KiB count as malformed.";
 
 /// `tblink trace` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -91,13 +91,30 @@ fn decode(args: &DecodeArgs) -> Result<ExitCode> {
     let mut lineno = 0usize;
     loop {
         buf.clear();
-        let n = reader
+        let n = (&mut reader)
+            .take(MAX_LINE as u64)
             .read_until(b'\n', &mut buf)
             .with_context(|| format!("reading {}", args.input))?;
         if n == 0 {
             break;
         }
         lineno += 1;
+        if n == MAX_LINE && !buf.ends_with(b"\n") {
+            let mut rest = Vec::new();
+            loop {
+                rest.clear();
+                let m = (&mut reader)
+                    .take(MAX_LINE as u64)
+                    .read_until(b'\n', &mut rest)
+                    .with_context(|| format!("reading {}", args.input))?;
+                if m == 0 || rest.ends_with(b"\n") {
+                    break;
+                }
+            }
+            dec.malformed += 1;
+            eprintln!("tblink trace: line {lineno}: longer than {MAX_LINE} bytes");
+            continue;
+        }
         let line = String::from_utf8_lossy(&buf);
         let mut out = String::new();
         if let Err(reason) = dec.feed(&line, &mut out) {
@@ -116,6 +133,10 @@ fn decode(args: &DecodeArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Longest line read; a tracepoint line has at most 63 data dwords, so
+/// anything near this is not one.
+const MAX_LINE: usize = 64 * 1024;
 
 /// Write to stdout; `false` when the reader went away.
 fn emit(s: &str) -> Result<bool> {

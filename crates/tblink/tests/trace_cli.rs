@@ -272,6 +272,13 @@ fn garbage_input_does_not_crash() {
     }
     let o = decode_stdin(&input);
     assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
+    // A huge line is refused, and the next line is still decoded.
+    let mut big = vec![b'x'; 200_000];
+    big.extend_from_slice(b"\n1.0: tb_tx: type=TB_CFG_PKG_RESET, size=2, domain=0, route=1, data=[0x00000000, 0x00000001]\n");
+    let o = decode_stdin(&big);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("line 1: longer than 65536 bytes"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("RESET (2 dwords): reset request\n"));
     // An empty input is fine too.
     let o = decode_stdin(b"");
     assert!(o.status.success());
