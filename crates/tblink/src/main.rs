@@ -4,6 +4,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod props;
 mod sim;
+mod sysfs;
+mod trace;
 
 /// Thunderbolt/USB4 host-to-host networking, in software.
 #[derive(Debug, Parser)]
@@ -21,12 +23,20 @@ enum Command {
     /// Simulate XDomain discovery between hosts and print what each enumerated.
     #[command(long_about = sim::LONG_ABOUT)]
     Sim(sim::SimArgs),
+    /// Show Thunderbolt domains, hosts, XDomain peers and services from sysfs.
+    #[command(long_about = sysfs::LONG_ABOUT)]
+    Sysfs(sysfs::SysfsArgs),
+    /// Decode Linux thunderbolt tracepoint output.
+    #[command(subcommand)]
+    Trace(trace::TraceCmd),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Props(cmd) => props::run(cmd),
+        Command::Sysfs(args) => sysfs::run(&args),
+        Command::Trace(cmd) => trace::run(cmd),
         Command::Sim(args) => match sim::run(args) {
             Ok(code) => Ok(code),
             Err(sim::UsageError(msg)) => Cli::command()
