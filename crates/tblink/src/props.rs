@@ -149,7 +149,7 @@ fn decode(args: &DecodeArgs) -> Result<ExitCode> {
         s
     } else {
         let mut s = String::new();
-        write_tree(&mut s, &root, 0);
+        write_tree(&mut s, &root, &PROPS_STYLE);
         s
     };
     std::io::stdout()
@@ -235,8 +235,27 @@ fn hex_text(input: &[u8]) -> Option<Vec<u32>> {
 
 // ---- Tree output ----
 
-fn write_tree(out: &mut String, dir: &Directory, depth: usize) {
-    let indent = "  ".repeat(depth);
+/// How [`write_tree`] lays a tree out: the prefix of top-level lines, the
+/// extra indent per directory level, and how a directory UUID is shown.
+pub(crate) struct TreeStyle<'a> {
+    pub(crate) prefix: &'a str,
+    pub(crate) step: &'a str,
+    pub(crate) uuid: fn(&tblink_wire::uuid::Uuid) -> String,
+}
+
+/// The style of `tblink props decode`.
+const PROPS_STYLE: TreeStyle<'static> = TreeStyle {
+    prefix: "",
+    step: "  ",
+    uuid: |u| u.to_string(),
+};
+
+/// Print a property tree one entry a line, in block order.
+pub(crate) fn write_tree(out: &mut String, dir: &Directory, style: &TreeStyle<'_>) {
+    write_level(out, dir, style, style.prefix.to_string());
+}
+
+fn write_level(out: &mut String, dir: &Directory, style: &TreeStyle<'_>, indent: String) {
     for e in dir {
         let key = e.key.to_string();
         // Writing into a String cannot fail.
@@ -259,9 +278,10 @@ fn write_tree(out: &mut String, dir: &Directory, depth: usize) {
             ),
             Value::Directory(child) => {
                 let name = format!("{key}/");
-                let uuid = child.uuid.map(|u| u.to_string()).unwrap_or_default();
+                let uuid = child.uuid.as_ref().map(style.uuid).unwrap_or_default();
                 let r = writeln!(out, "{indent}{name:<9} {{{uuid}}}");
-                write_tree(out, child, depth + 1);
+                // A parsed tree is at most 8 levels deep (spec 03 §5 rule 9).
+                write_level(out, child, style, format!("{indent}{}", style.step));
                 r
             }
         };

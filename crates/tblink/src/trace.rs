@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use tblink_wire::ctl::{Address, ConfigSpace, ControlPacket, IcmPacket};
-use tblink_wire::property::{Directory, MAX_BLOCK_DWORDS, Value};
+use tblink_wire::property::{Directory, MAX_BLOCK_DWORDS};
+
+use crate::props::{TreeStyle, write_tree};
 use tblink_wire::tbip::TbipMessage;
 use tblink_wire::uuid::{
     DMA_TEST_DIRECTORY, NETWORK_DIRECTORY, THUNDERBOLT_IP, Uuid, XDOMAIN_DISCOVERY,
@@ -706,7 +708,15 @@ impl Decoder {
                     o,
                     "{IND}property block complete: {len} dwords, generation {generation:#010x}"
                 );
-                write_tree(o, &root, 2);
+                write_tree(
+                    o,
+                    &root,
+                    &TreeStyle {
+                        prefix: &IND.repeat(2),
+                        step: IND,
+                        uuid: uuid_str,
+                    },
+                );
             }
             Err(e) => {
                 let _ = writeln!(
@@ -803,55 +813,6 @@ fn tbip(o: &mut String, m: &TbipMessage) -> String {
         }
     };
     format!("ThunderboltIP {name}")
-}
-
-/// The property tree, one entry a line in block order.
-fn write_tree(out: &mut String, dir: &Directory, depth: usize) {
-    let indent = IND.repeat(depth);
-    for e in dir {
-        let key = e.key.to_string();
-        let _ = match &e.value {
-            Value::Immediate(v) => writeln!(out, "{indent}{key:<9} = {v:#x}"),
-            Value::Text(t) => writeln!(out, "{indent}{key:<9} = \"{}\"", escape(t)),
-            Value::Data(d) => {
-                let dw: Vec<String> = d
-                    .chunks(4)
-                    .map(|c| c.iter().map(|b| format!("{b:02x}")).collect())
-                    .collect();
-                writeln!(out, "{indent}{key:<9} = data[{}] {}", d.len(), dw.join(" "))
-            }
-            Value::Unknown {
-                type_byte,
-                length,
-                value,
-            } => writeln!(
-                out,
-                "{indent}{key:<9} = unknown type {type_byte:#04x} length {length:#x} value {value:#x}"
-            ),
-            Value::Directory(child) => {
-                let name = format!("{key}/");
-                let uuid = child.uuid.as_ref().map(uuid_str).unwrap_or_default();
-                let r = writeln!(out, "{indent}{name:<9} {{{uuid}}}");
-                if depth < 16 {
-                    write_tree(out, child, depth + 1);
-                }
-                r
-            }
-        };
-    }
-}
-
-fn escape(t: &[u8]) -> String {
-    let mut s = String::new();
-    for chunk in t.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            s.extend(c.escape_debug());
-        }
-        for b in chunk.invalid() {
-            let _ = write!(s, "\\x{b:02x}");
-        }
-    }
-    s
 }
 
 #[cfg(test)]
