@@ -432,10 +432,10 @@ impl Host {
     // ------------------------------------------------------------------
 
     /// A request too short for its type's fields (`rx.message` is `None`)
-    /// is answered like an unknown type, except LINK_STATE_CHANGE_REQUEST,
-    /// which gets NOT_READY whatever its length. (Linux 6.1 differs for
-    /// two such frames, spec 02 §7: it does not answer a PROPERTIES_REQUEST
-    /// under 68 bytes and answers any PROPERTIES_CHANGED_REQUEST with type 6.)
+    /// is treated as Linux 6.1 treats it (spec 02 §7): a PROPERTIES_REQUEST
+    /// under 68 bytes gets no reply, any PROPERTIES_CHANGED_REQUEST gets
+    /// type 6, LINK_STATE_CHANGE_REQUEST gets NOT_READY whatever its length,
+    /// and other short requests are answered like an unknown type.
     fn respond(&mut self, _now: Instant, rx: &Received) {
         let route = rx.header.route.without_cm();
         let reply = match rx.message {
@@ -458,6 +458,10 @@ impl Host {
                 Some(Message::PropertiesChangedResponse)
             }
             Some(Message::LinkStateStatusRequest) => Some(msg::LINK_STATE_SINGLE_LANE),
+            None if rx.msg_type == MsgType::PROPERTIES_REQUEST => None,
+            None if rx.msg_type == MsgType::PROPERTIES_CHANGED_REQUEST => {
+                Some(Message::PropertiesChangedResponse)
+            }
             _ if rx.msg_type == MsgType::LINK_STATE_CHANGE_REQUEST => {
                 Some(msg::error(ErrorCode::NOT_READY))
             }

@@ -197,6 +197,14 @@ fn malformed_frames_are_dropped_and_counted() {
         let r = h.poll_transmit().unwrap();
         assert_eq!((msg_type(&r), r.body()[35], seq(&r)), (7, 3, Seq::new(3)));
     }
+    // Too short for their fields, answered as Linux 6.1 does (spec 02 §7):
+    // a PROPERTIES_REQUEST under 68 bytes gets no reply, any
+    // PROPERTIES_CHANGED_REQUEST gets type 6.
+    h.handle_frame(now, &raw(Pdf::XDOMAIN_REQ, Seq::new(2), 3, &[0; 16]));
+    assert_eq!(h.poll_transmit(), None);
+    h.handle_frame(now, &raw(Pdf::XDOMAIN_REQ, Seq::new(2), 5, &[]));
+    let r = h.poll_transmit().unwrap();
+    assert_eq!((msg_type(&r), seq(&r)), (6, Seq::new(2)));
     // LINK_STATE_CHANGE: NOT_READY; a PROPERTIES_REQUEST for another domain: UNKNOWN_DOMAIN.
     h.handle_frame(
         now,
