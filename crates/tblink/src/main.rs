@@ -4,6 +4,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod props;
 mod sim;
+mod tbip;
 
 /// Thunderbolt/USB4 host-to-host networking, in software.
 #[derive(Debug, Parser)]
@@ -21,12 +22,16 @@ enum Command {
     /// Simulate XDomain discovery between hosts and print what each enumerated.
     #[command(long_about = sim::LONG_ABOUT)]
     Sim(sim::SimArgs),
+    /// ThunderboltIP tools: replay received DMA frames through the reassembler.
+    #[command(subcommand)]
+    Tbip(tbip::TbipCmd),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Props(cmd) => props::run(cmd),
+        Command::Tbip(cmd) => tbip::run(cmd),
         Command::Sim(args) => match sim::run(args) {
             Ok(code) => Ok(code),
             Err(sim::UsageError(msg)) => Cli::command()
