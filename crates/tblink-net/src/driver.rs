@@ -18,7 +18,9 @@
 //!   request, as in Linux (§3.5 step 6).
 //! * A peer's LOGIN is answered at once with LOGIN_RESPONSE (SN and
 //!   `command_id` echoed, our MAC per §13), also while connected. If our
-//!   own login is not done and no attempt is in flight, one is made now.
+//!   own login is not done, a new attempt is made at once (retries reset),
+//!   also when one is in flight: that one may have reached the peer before
+//!   the peer had bound to us. Linux would wait for its scheduled attempt.
 //! * Both logins done → [`NetEvent::BringUp`]; the ring layer reserves the
 //!   in HopID, starts the rings, posts RX buffers, enables the paths
 //!   (spec 05 §13–14) and calls [`NetDriver::paths_up`] → carrier on.
@@ -43,8 +45,9 @@
 use std::collections::VecDeque;
 
 use tblink_proto::device::{Key, Service, XDomain};
+use tblink_proto::driver::DriverId;
 use tblink_proto::driver::{DriverContext, ProbeError, ServiceDriver, ServiceId};
-use tblink_proto::{Duration, Instant, LocalService};
+use tblink_proto::{Duration, Host, Instant, LocalService};
 use tblink_wire::Route;
 use tblink_wire::ctl::FrameBuf;
 use tblink_wire::tbip::{
@@ -599,9 +602,10 @@ impl NetDriver {
                 if l.paths == PathState::Down {
                     l.in_hopid = Some(login.transmit_path);
                 }
-                let restart = (!l.login_sent && !matches!(l.login, LoginState::Waiting(_)))
-                    || l.login == LoginState::GaveUp;
-                if restart {
+                // Our login is not done: send LOGIN now, even with an
+                // attempt in flight (the peer may have dropped it before it
+                // bound to us); any response completes it (spec 06 §6.2).
+                if !l.login_sent {
                     l.retries = 0;
                     self.attempt_login(ctx, i);
                 }
@@ -636,6 +640,21 @@ impl NetDriver {
             }
         }
     }
+}
+
+/// Run `f` on the [`NetDriver`] registered as `id` on `host`, with a
+/// context (e.g. [`NetDriver::shutdown`]); `None` if `id` is not one.
+pub fn with_net_driver<R>(
+    host: &mut Host,
+    now: Instant,
+    id: DriverId,
+    f: impl FnOnce(&mut NetDriver, &mut DriverContext<'_>) -> R,
+) -> Option<R> {
+    host.with_driver(now, id, |d, ctx| {
+        let any: &mut dyn core::any::Any = d;
+        any.downcast_mut::<NetDriver>().map(|n| f(n, ctx))
+    })
+    .flatten()
 }
 
 fn send_logout(ctx: &mut DriverContext<'_>, link: &mut Link, local: Uuid) -> bool {
