@@ -326,3 +326,37 @@ fn failed_bring_up_retries() {
         .sum();
     assert_eq!(bring_ups, 3);
 }
+
+/// Shutdown towards a peer that no longer answers: LOGOUT every 1 s, 10
+/// sends, then the paths are torn down (spec 06 §6.1, §15).
+#[test]
+fn logout_gives_up_after_ten_tries() {
+    let mut n = setup(7, [true, true]);
+    assert!(n.run_until(Net::both_up, Duration::from_secs(1)));
+    // Let the last login messages land (a stray response would end the
+    // LOGOUT exchange, as it does in Linux).
+    n.sim.advance(Duration::from_millis(1));
+    n.service();
+    n.sim.set_all_faults(tblink_sim::Faults {
+        drop: 1.0,
+        ..tblink_sim::Faults::NONE
+    });
+    let lost0 = n.sim.stats.lost;
+    let t0 = n.sim.now();
+    let (h0, id0) = (n.hosts[0], n.ids[0].unwrap());
+    with_net_driver(n.sim.host_mut(h0), t0, id0, |d, ctx| d.shutdown(ctx)).unwrap();
+    n.service();
+    assert_eq!(
+        n.count(0, |e| matches!(e, NetEvent::Carrier { on: false, .. })),
+        1
+    );
+    assert!(n.run_until(
+        |n| n.count(0, |e| matches!(e, NetEvent::TearDown { .. })) == 1,
+        Duration::from_secs(60)
+    ));
+    assert_eq!(n.sim.now() - t0, Duration::from_secs(10));
+    assert_eq!(n.sim.stats.lost - lost0, 10);
+    assert_eq!(n.drv(0).leaving(), 0);
+    // The peer saw nothing and keeps its carrier until told otherwise.
+    assert!(n.carrier(1));
+}
