@@ -5,6 +5,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod props;
 mod sim;
 mod sysfs;
+mod tbip;
 mod trace;
 
 /// Thunderbolt/USB4 host-to-host networking, in software.
@@ -29,6 +30,9 @@ enum Command {
     /// Decode Linux thunderbolt tracepoint output.
     #[command(subcommand)]
     Trace(trace::TraceCmd),
+    /// ThunderboltIP tools: replay received DMA frames through the reassembler.
+    #[command(subcommand)]
+    Tbip(tbip::TbipCmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +41,7 @@ fn main() -> std::process::ExitCode {
         Command::Props(cmd) => props::run(cmd),
         Command::Sysfs(args) => sysfs::run(&args),
         Command::Trace(cmd) => trace::run(cmd),
+        Command::Tbip(cmd) => tbip::run(cmd),
         Command::Sim(args) => match sim::run(args) {
             Ok(code) => Ok(code),
             Err(sim::UsageError(msg)) => Cli::command()
