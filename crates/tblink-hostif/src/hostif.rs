@@ -407,6 +407,10 @@ pub trait HostInterface {
     /// Post an empty buffer on a running RX ring.
     fn post_rx(&mut self, ring: u8, buf: DmaBuf) -> Result<(), Rejected<DmaBuf>>;
     /// The next TX completion in ring order, if its descriptor is done.
+    ///
+    /// Done means the frame left this controller, not that the peer has it:
+    /// frames can still be in the cable, and unplugging it (detaching the
+    /// cable or dropping the controller) loses them.
     fn poll_tx(&mut self, ring: u8) -> Option<TxCompletion>;
     /// The next RX completion in ring order, if its descriptor is done.
     fn poll_rx(&mut self, ring: u8) -> Option<RxCompletion>;

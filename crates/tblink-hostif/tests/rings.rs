@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -404,6 +406,8 @@ fn napi_poll_reenable_race_across_threads() {
         y.post_rx(rx, DmaBuf::new()).unwrap();
     }
     const N: u32 = 5000;
+    let done = Arc::new(AtomicBool::new(false));
+    let done_tx = done.clone();
     let sender = std::thread::spawn(move || {
         let mut spare: Vec<DmaBuf> = (0..32).map(|_| DmaBuf::new()).collect();
         let mut sent = 0;
@@ -440,7 +444,15 @@ fn napi_poll_reenable_race_across_threads() {
                 spare.push(c.buf);
             }
         }
-        sent
+        // A TX completion means the frame left this controller, not that the
+        // receiver has it: up to a credit window of frames can still be in the
+        // cable. Dropping `x` unplugs the cable and loses them (see
+        // `tx_completion_is_not_delivery`), so stay plugged in until the
+        // receiver has counted every frame.
+        while !done_tx.load(Ordering::Acquire) && t.elapsed() < Duration::from_secs(20) {
+            x.wait(Duration::from_millis(1));
+        }
+        (sent, spare.len())
     });
     let mut got = 0u32;
     let t = Instant::now();
@@ -471,8 +483,84 @@ fn napi_poll_reenable_race_across_threads() {
             y.set_interrupt(r, true);
         }
     }
-    assert_eq!(sender.join().unwrap(), N);
+    done.store(true, Ordering::Release);
+    assert_eq!(
+        sender.join().unwrap(),
+        (N, 32),
+        "every frame sent and completed"
+    );
     assert_eq!(y.stats(rx_id(rx)).unwrap().dropped_no_desc, 0);
+}
+
+/// The interleaving behind the old flake of
+/// `napi_poll_reenable_race_across_threads`, driven step by step: the sender
+/// has every TX completion back before the receiver's controller has run, so
+/// the frames are still in the cable. A sender that stays plugged in gets
+/// them all delivered through the mask / drain / unmask cycle; one that
+/// unplugs at that point (drops its controller, as the old test's sender
+/// thread did on exit) loses them, as unplugging a cable does.
+#[test]
+fn tx_completion_is_not_delivery() {
+    const N: u32 = 40;
+    for unplug in [false, true] {
+        let (mut x, mut y) = inproc_pair();
+        let (tx, rx) = data_path(
+            &mut x,
+            &mut y,
+            true,
+            RingConfig::rx(64, 1 << 1, 1 << 2).e2e(1),
+        );
+        for _ in 0..63 {
+            y.post_rx(rx, DmaBuf::new()).unwrap();
+        }
+        // The receiver's hardware returns the credits for its descriptors.
+        y.process();
+        for seq in 0..N {
+            let mut b = DmaBuf::new();
+            fill(&mut b, 64, seq);
+            x.post_tx(tx, TxFrame::data(b, 64)).unwrap();
+        }
+        let mut completed = 0;
+        for _ in 0..4 {
+            while x.poll_tx(tx).is_some() {
+                completed += 1;
+            }
+        }
+        assert_eq!(completed, N, "the sender has every completion back");
+        assert_eq!(
+            y.stats(rx_id(rx)).unwrap().frames,
+            0,
+            "while every frame is still in the cable"
+        );
+        let sender = (!unplug).then_some(x);
+
+        let mut got = 0u32;
+        for _ in 0..4 {
+            while let Some(r) = y.poll_interrupt() {
+                assert_eq!(r, rx_id(rx));
+                y.set_interrupt(r, false);
+                while let Some(c) = y.poll_rx(rx) {
+                    check(c.data(), got);
+                    got += 1;
+                    y.post_rx(rx, c.buf).unwrap();
+                }
+                y.set_interrupt(r, true);
+            }
+        }
+        let events: Vec<_> = std::iter::from_fn(|| y.poll_event()).collect();
+        if unplug {
+            assert_eq!(got, 0, "frames in flight are lost with the cable");
+            assert!(
+                matches!(events[..], [LinkEvent::Down { adapter: 3, .. }]),
+                "{events:?}"
+            );
+        } else {
+            assert_eq!(got, N, "a plugged-in sender loses nothing");
+            assert!(events.is_empty(), "{events:?}");
+        }
+        assert_eq!(y.stats(rx_id(rx)).unwrap().dropped_no_desc, 0);
+        drop(sender);
+    }
 }
 
 #[test]
