@@ -13,9 +13,9 @@
 //! | 65536 B | 10.8 µs, 5.65 GiB/s (48.5 Gbit/s) | 1.21 µs, 50.3 GiB/s |
 //! | 1514 B | 260 ns, 5.42 GiB/s (3.8 Mpps) | 15.4 ns, 91.7 GiB/s |
 //!
-//! Every byte is copied four times (host side → staging buffer, staging →
-//! DMA buffers, cable slot in and out, DMA buffer → reassembly buffer),
-//! all in one thread.
+//! Every byte is copied five times (host side → staging buffer, staging →
+//! DMA buffers, DMA buffer → cable slot, cable slot → RX DMA buffer, RX
+//! DMA buffer → reassembly buffer), all in one thread.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
