@@ -12,6 +12,8 @@
 //! | [`csum`] | software IPv4/TCP/UDP checksum completion | 06 §10, §12 |
 //! | [`rx`] | DMA frames → Ethernet frames with Linux's checks and counters | 06 §9, §14 |
 //! | [`stats`] | Linux's interface counters | 06 §14 |
+//! | [`port`] | rings, paths and the TAP ↔ ring data pumps of one peer | 05 §11, §13–14; 06 §6, §14 |
+//! | [`vnet`] | `virtio_net_hdr` → checksum/TSO offload | 06 §10, §12 |
 //! | [`name`] | interface names (`thunderboltN`, stable per peer) | — |
 //! | [`sys`] | the TAP device (Linux only; the one module with `unsafe`) | — |
 //!
@@ -29,14 +31,17 @@
 pub mod csum;
 pub mod driver;
 pub mod name;
+pub mod port;
 pub mod rx;
 pub mod stats;
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tx;
+pub mod vnet;
 
 pub use csum::Offload;
+pub use port::{FrameIo, NetPort, PortConfig, PortError, PortStats, RxPump, TxPump};
 pub use rx::{Reassembler, RxConfig, RxFlags, RxOutcome};
 pub use stats::{RxStats, TxStats};
 pub use tx::{Transmitter, TxConfig, TxError, TxPacket};
