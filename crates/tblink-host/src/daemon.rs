@@ -22,6 +22,9 @@ use crate::snapshot::Snapshot;
 const TICK: Duration = Duration::from_millis(20);
 /// How often ring counters are refreshed in the snapshot when idle.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(200);
+/// Least time between two snapshots after changes (a busy loop does not
+/// rebuild it on every turn).
+const SNAPSHOT_MIN: Duration = Duration::from_millis(5);
 
 type Command = (u8, PortAction, Sender<Response>);
 
@@ -71,6 +74,7 @@ fn run_loop(
     shutdown: &AtomicBool,
 ) {
     let mut last = Instant::now();
+    let mut dirty = false;
     while !shutdown.load(Ordering::SeqCst) {
         let mut changed = rt.turn();
         while let Ok((adapter, action, reply)) = rx.try_recv() {
@@ -81,6 +85,7 @@ fn run_loop(
             rt.turn();
             publish(shared, rt.snapshot());
             last = Instant::now();
+            dirty = false;
             let resp = match r {
                 Ok(()) => Response::done(format!(
                     "port {adapter} {}",
@@ -94,12 +99,15 @@ fn run_loop(
             let _ = reply.send(resp);
             changed = true;
         }
-        if changed || last.elapsed() >= SNAPSHOT_EVERY {
+        dirty |= changed;
+        let age = last.elapsed();
+        if (dirty && age >= SNAPSHOT_MIN) || age >= SNAPSHOT_EVERY {
             publish(shared, rt.snapshot());
             last = Instant::now();
+            dirty = false;
         }
         if !changed {
-            rt.wait(TICK);
+            rt.wait(if dirty { SNAPSHOT_MIN } else { TICK });
         }
     }
 }
