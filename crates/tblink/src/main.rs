@@ -2,6 +2,9 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod host;
+mod ls;
+mod port;
 mod props;
 mod sim;
 mod sysfs;
@@ -18,6 +21,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run one emulated host in the foreground (controller, discovery, drivers, control socket).
+    #[command(long_about = host::LONG_ABOUT)]
+    Host(host::HostArgs),
+    /// Show what a running host sees: ports, XDomain peers, services, drivers.
+    #[command(long_about = ls::LONG_ABOUT)]
+    Ls(ls::LsArgs),
+    /// Unplug or plug the cable of a running host's port.
+    #[command(long_about = port::LONG_ABOUT)]
+    Port(port::PortArgs),
     /// Decode and encode XDomain property blocks.
     #[command(subcommand)]
     Props(props::PropsCmd),
@@ -38,6 +50,9 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Host(args) => host::run(args),
+        Command::Ls(args) => ls::run(&args),
+        Command::Port(args) => port::run(&args),
         Command::Props(cmd) => props::run(cmd),
         Command::Sysfs(args) => sysfs::run(&args),
         Command::Trace(cmd) => trace::run(cmd),

@@ -1,0 +1,202 @@
+//! The daemon shell: the runtime's event loop on the calling thread, the
+//! control socket served by a second thread, and a graceful shutdown.
+//!
+//! [`serve`] takes the bound control socket and a shutdown flag (set by a
+//! signal handler or a test), like mini-redis's `server::run`. On shutdown
+//! every port is unplugged, so each peer sees its cable end go away, the
+//! control thread stops and the socket file is removed.
+
+use std::io::{BufReader, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::control::{ControlSocket, PortAction, Request, Response, read_line};
+use crate::runtime::Runtime;
+use crate::snapshot::Snapshot;
+
+/// Longest the loop sleeps before looking at commands and the shutdown flag.
+const TICK: Duration = Duration::from_millis(20);
+/// How often ring counters are refreshed in the snapshot when idle.
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(200);
+/// Least time between two snapshots after changes (a busy loop does not
+/// rebuild it on every turn).
+const SNAPSHOT_MIN: Duration = Duration::from_millis(5);
+
+type Command = (u8, PortAction, Sender<Response>);
+
+/// Run `rt` until `shutdown` is set, answering on `control` if given.
+pub fn serve(
+    mut rt: Runtime,
+    control: Option<ControlSocket>,
+    shutdown: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Mutex::new(rt.snapshot()));
+    let (tx, rx) = mpsc::channel::<Command>();
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = match control {
+        Some(sock) => {
+            tracing::info!(path = %sock.path().display(), "control socket ready");
+            let (shared, stop) = (shared.clone(), stop.clone());
+            Some(
+                std::thread::Builder::new()
+                    .name("tblink-control".into())
+                    .spawn(move || control_thread(sock, shared, tx, stop))?,
+            )
+        }
+        None => None,
+    };
+    run_loop(&mut rt, &shared, &rx, &shutdown);
+    tracing::info!("shutting down: unplugging every port");
+    rt.unplug_all();
+    rt.turn();
+    stop.store(true, Ordering::SeqCst);
+    if let Some(h) = server {
+        let _ = h.join();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn publish(shared: &Mutex<Snapshot>, s: Snapshot) {
+    if let Ok(mut g) = shared.lock() {
+        *g = s;
+    }
+}
+
+fn run_loop(
+    rt: &mut Runtime,
+    shared: &Mutex<Snapshot>,
+    rx: &Receiver<Command>,
+    shutdown: &AtomicBool,
+) {
+    let mut last = Instant::now();
+    let mut dirty = false;
+    while !shutdown.load(Ordering::SeqCst) {
+        let mut changed = rt.turn();
+        while let Ok((adapter, action, reply)) = rx.try_recv() {
+            let r = match action {
+                PortAction::Unplug => rt.unplug(adapter),
+                PortAction::Plug => rt.plug(adapter),
+            };
+            rt.turn();
+            publish(shared, rt.snapshot());
+            last = Instant::now();
+            dirty = false;
+            let resp = match r {
+                Ok(()) => Response::done(format!(
+                    "port {adapter} {}",
+                    match action {
+                        PortAction::Unplug => "unplugged",
+                        PortAction::Plug => "plugged",
+                    }
+                )),
+                Err(e) => Response::error(e.to_string()),
+            };
+            let _ = reply.send(resp);
+            changed = true;
+        }
+        dirty |= changed;
+        let age = last.elapsed();
+        if (dirty && age >= SNAPSHOT_MIN) || age >= SNAPSHOT_EVERY {
+            publish(shared, rt.snapshot());
+            last = Instant::now();
+            dirty = false;
+        }
+        if !changed {
+            rt.wait(if dirty { SNAPSHOT_MIN } else { TICK });
+        }
+    }
+}
+
+fn control_thread(
+    sock: ControlSocket,
+    shared: Arc<Mutex<Snapshot>>,
+    tx: Sender<Command>,
+    stop: Arc<AtomicBool>,
+) {
+    if let Err(e) = sock.listener().set_nonblocking(true) {
+        tracing::error!("control socket: {e}");
+        return;
+    }
+    while !stop.load(Ordering::SeqCst) {
+        let fd = sock.listener().as_fd();
+        let mut fds = [rustix::event::PollFd::new(
+            &fd,
+            rustix::event::PollFlags::IN,
+        )];
+        let ts = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 50_000_000,
+        };
+        let _ = rustix::event::poll(&mut fds, Some(&ts));
+        match sock.listener().accept() {
+            Ok((s, _)) => {
+                let (shared, tx, stop) = (shared.clone(), tx.clone(), stop.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("tblink-client".into())
+                    .spawn(move || {
+                        if let Err(e) = client(s, &shared, &tx, &stop) {
+                            tracing::debug!("control client: {e}");
+                        }
+                    });
+                if let Err(e) = spawned {
+                    tracing::warn!("control client thread: {e}");
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => tracing::warn!("control socket accept: {e}"),
+        }
+    }
+    // Dropping `sock` removes the socket file.
+}
+
+fn client(
+    s: UnixStream,
+    shared: &Mutex<Snapshot>,
+    tx: &Sender<Command>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    s.set_nonblocking(false)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let mut w = s.try_clone()?;
+    let mut r = BufReader::new(s);
+    while let Some(line) = read_line(&mut r)? {
+        if line.is_empty() {
+            continue;
+        }
+        let resp = match serde_json::from_str::<Request>(&line) {
+            Err(e) => Response::error(format!("bad request: {e}")),
+            Ok(Request::Status) => match shared.lock() {
+                Ok(g) => Response {
+                    ok: true,
+                    status: Some(g.clone()),
+                    ..Default::default()
+                },
+                Err(_) => Response::error("status unavailable"),
+            },
+            Ok(Request::Port { adapter, action }) => {
+                if stop.load(Ordering::SeqCst) {
+                    Response::error("host is shutting down")
+                } else {
+                    let (rtx, rrx) = mpsc::channel();
+                    match tx.send((adapter, action, rtx)) {
+                        Ok(()) => rrx
+                            .recv_timeout(Duration::from_secs(5))
+                            .unwrap_or_else(|_| Response::error("host did not answer")),
+                        Err(_) => Response::error("host is shutting down"),
+                    }
+                }
+            }
+        };
+        let mut out = serde_json::to_string(&resp)
+            .unwrap_or_else(|_| r#"{"ok":false,"error":"cannot encode response"}"#.to_string());
+        out.push('\n');
+        w.write_all(out.as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! `tblink host`: run one emulated host in the foreground.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use tblink_host::control::{ControlSocket, default_socket};
+use tblink_host::{HostOptions, PortSpec, Runtime, adapter_for, daemon};
+
+/// Long help of `tblink host`.
+pub const LONG_ABOUT: &str = "\
+Run one emulated Thunderbolt/USB4 host in the foreground: an emulated host \
+controller (NHI) with ring 0, the XDomain discovery stack and its service \
+drivers (for now the `echo` example driver, which publishes an `echo` \
+service and binds to the peer's). Each --port adds a lane adapter with a \
+cable; adapters are numbered 1, 3, 5, … in the order given (the first lane \
+adapter of each port of a Linux host router), so the first peer is XDomain \
+0-1.
+
+Cables:
+  listen:PATH      shared memory; this end listens on the Unix socket PATH
+  connect:PATH     shared memory; this end connects to PATH (waits until the
+                   listener is there, reconnects after it goes away)
+  udp:LOCAL,PEER   UDP; each address is ADDR:PORT, or :PORT / PORT for
+                   127.0.0.1 (bound to loopback unless an address is given)
+
+A peer that goes away is an unplug; when it comes back it is a plug. \
+`tblink port --host NAME ADAPTER unplug|plug` pulls and re-inserts a cable.
+
+The domain UUID is derived from NAME, so a restarted host keeps it. The \
+control socket (mode 0600, directory 0700) answers `tblink ls` and `tblink \
+port`; by default it is the first usable of /run/tblink/NAME.sock, \
+$XDG_RUNTIME_DIR/tblink/NAME.sock, /tmp/tblink-$UID/NAME.sock. A stale \
+socket left by a crashed run is replaced; a second host with the same name \
+is refused.
+
+SIGINT or SIGTERM: every cable is unplugged (peers see the unplug), the \
+socket is removed, exit status 0. Logs go to stderr; RUST_LOG sets the \
+filter (default: info).";
+
+fn parse_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !s.starts_with('.');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("a host name is 1-64 characters of A-Z a-z 0-9 - _ . (not starting with '.')".into())
+    }
+}
+
+fn parse_port(s: &str) -> Result<PortSpec, String> {
+    s.parse::<PortSpec>().map_err(|e| e.to_string())
+}
+
+/// Arguments of `tblink host`.
+#[derive(Debug, clap::Args)]
+pub struct HostArgs {
+    /// Host name (published as the root `deviceid` text; the UUID is derived from it).
+    #[arg(long, value_parser = parse_name)]
+    pub name: String,
+    /// A lane adapter and its cable: listen:PATH, connect:PATH or udp:LOCAL,PEER.
+    /// Repeat for more adapters (numbered 1, 3, 5, …).
+    #[arg(long = "port", value_name = "CABLE", value_parser = parse_port)]
+    pub ports: Vec<PortSpec>,
+    /// Control socket path [default: /run/tblink/NAME.sock, else
+    /// $XDG_RUNTIME_DIR/tblink/NAME.sock, else /tmp/tblink-$UID/NAME.sock].
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Run the host until SIGINT/SIGTERM.
+pub fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, shutdown.clone())
+            .context("cannot install signal handler")?;
+    }
+    let path = match args.control {
+        Some(p) => p,
+        None => default_socket(&args.name)?,
+    };
+    let sock = ControlSocket::bind(&path, &args.name)?;
+    let opts = HostOptions::new(&args.name);
+    tracing::info!(name = %args.name, uuid = %opts.uuid, "host starting");
+    let mut rt = Runtime::new(opts)?;
+    tblink_host::register_default_drivers(&mut rt)?;
+    for (i, spec) in args.ports.into_iter().enumerate() {
+        let adapter = adapter_for(i).context("too many ports (at most 32)")?;
+        rt.add_port(adapter, Box::new(spec))?;
+    }
+    daemon::serve(rt, Some(sock), shutdown).context("host loop")?;
+    Ok(ExitCode::SUCCESS)
+}
