@@ -148,9 +148,11 @@ pub trait Extension: fmt::Debug {
 }
 
 /// Checks the CRC of every control packet a cable delivers and drops the
-/// ones that fail, before the controller sees them: the emulated NHI
-/// rewrites the route of incoming XDomain packets and re-seals them, which
-/// would otherwise turn a packet corrupted on the cable into a valid one.
+/// ones that fail before the controller sees them, counting them per host
+/// (`cable_crc_drops` in `tblink ls`) so a damaged cable shows up apart
+/// from a misbehaving peer. (The controller's route rewrite keeps a
+/// damaged packet detectably damaged, so the discovery stack would drop it
+/// too; this only moves the drop earlier and names its cause.)
 #[derive(Debug)]
 struct CrcChecked {
     inner: Box<dyn Cable>,

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use tblink_wire::crc::crc32c;
 use tblink_wire::{Pdf, Route};
 
 use crate::cable::{self, Cable, Credit, LinkState, Packet, Role};
@@ -241,13 +242,22 @@ impl EmuRing {
 
 /// Replace the route of an inter-domain control packet with `route` and
 /// recompute the CRC (spec 01 §4, 06 §3.4).
+///
+/// A packet that arrived damaged stays damaged: the new trailer carries the
+/// same error syndrome (trailer XOR computed CRC) as the old one, so the
+/// receiver's CRC check still catches corruption that happened before the
+/// rewrite, as a router that checks before forwarding would.
 pub(crate) fn rewrite_route(frame: &mut [u8], route: Route) {
-    if frame.len() < 12 || !frame.len().is_multiple_of(4) {
+    let n = frame.len();
+    if n < 12 || !n.is_multiple_of(4) {
         return;
     }
+    let trailer = |f: &[u8]| u32::from_be_bytes([f[n - 4], f[n - 3], f[n - 2], f[n - 1]]);
+    let syndrome = trailer(frame) ^ crc32c(&frame[..n - 4]);
     frame[..4].copy_from_slice(&route.hi().to_be_bytes());
     frame[4..8].copy_from_slice(&route.lo().to_be_bytes());
-    let _ = tblink_wire::ctl::seal(frame, frame.len() - 4);
+    let crc = crc32c(&frame[..n - 4]) ^ syndrome;
+    frame[n - 4..].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Whether a PDF is an inter-domain (XDomain) packet (spec 01 §3).
@@ -1079,4 +1089,51 @@ fn take_done(r: &mut EmuRing) -> Option<(DmaBuf, Descriptor)> {
     let b = r.bufs.get_mut(t)?.take()?;
     r.tail = r.next(t);
     Some((b, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tblink_wire::ctl::{Frame, FrameBuf};
+
+    /// Spec 02 §11.1: a UUID request sent on route 0x1.
+    fn uuid_request() -> FrameBuf {
+        let mut body = [0u8; 32];
+        body[7] = 1;
+        body[8..12].copy_from_slice(&0x1000_0005u32.to_be_bytes());
+        body[12..28].copy_from_slice(&[
+            0x0e, 0xd7, 0x38, 0xb6, 0xbb, 0x40, 0xff, 0x42, 0xe2, 0x90, 0xc2, 0x97, 0x07, 0xff,
+            0xb2, 0xc0,
+        ]);
+        body[31] = 12;
+        FrameBuf::seal(Pdf::XDOMAIN_REQ, &body).unwrap()
+    }
+
+    #[test]
+    fn rewrite_reseals_a_good_frame() {
+        let mut f = uuid_request();
+        assert_eq!(&f.as_bytes()[32..], &[0x74, 0xf5, 0x7d, 0xb9]);
+        rewrite_route(f.as_mut_bytes(), Route::from_raw(3).with_cm());
+        assert_eq!(packet_route(f.as_bytes()), Some(Route::from_raw(3)));
+        Frame::new_checked(f.as_bytes())
+            .unwrap()
+            .verify_crc()
+            .unwrap();
+    }
+
+    #[test]
+    fn rewrite_keeps_corruption_detectable() {
+        for byte in [9usize, 20, 31, 33] {
+            let mut f = uuid_request();
+            f.as_mut_bytes()[byte] ^= 0x40;
+            rewrite_route(f.as_mut_bytes(), Route::from_raw(3));
+            assert!(
+                Frame::new_checked(f.as_bytes())
+                    .unwrap()
+                    .verify_crc()
+                    .is_err(),
+                "corruption at byte {byte} laundered by the rewrite"
+            );
+        }
+    }
 }
