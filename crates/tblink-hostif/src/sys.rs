@@ -431,6 +431,16 @@ impl DuplexEnd {
         true
     }
 
+    /// Slots written but not yet published.
+    pub(crate) fn unpublished(&self) -> u32 {
+        dist(self.head, self.published)
+    }
+
+    /// Slots consumed but not yet released.
+    pub(crate) fn unreleased(&self) -> u32 {
+        dist(self.tail, self.released)
+    }
+
     /// Make written slots visible. Returns whether the peer is asleep and
     /// must be woken.
     pub(crate) fn publish(&mut self) -> bool {

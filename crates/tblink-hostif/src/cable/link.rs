@@ -9,6 +9,11 @@ use rustix::event::{EventfdFlags, PollFd, Timespec};
 use super::Packet;
 use crate::sys::DuplexEnd;
 
+/// Publish written slots / release consumed slots at least every this many,
+/// so that producer and consumer work on the ring at the same time instead
+/// of taking turns over whole ring-sized batches.
+const STRIDE: u32 = 8;
+
 /// A new eventfd used as a doorbell (non-blocking, close-on-exec).
 pub(crate) fn bell() -> std::io::Result<OwnedFd> {
     Ok(rustix::event::eventfd(
@@ -67,9 +72,13 @@ impl RingLink {
         if pkt.encoded_len() > self.end.slot_size() {
             return true;
         }
-        self.end.try_write(|s| {
+        let ok = self.end.try_write(|s| {
             let _ = pkt.encode(s);
-        })
+        });
+        if ok && self.end.unpublished() >= STRIDE {
+            self.flush();
+        }
+        ok
     }
 
     pub(crate) fn flush(&mut self) {
@@ -88,6 +97,9 @@ impl RingLink {
             match r {
                 Some(true) => n += 1,
                 _ => break,
+            }
+            if self.end.unreleased() >= STRIDE && self.end.release() {
+                ring(&self.peer);
             }
         }
         if self.end.release() {
