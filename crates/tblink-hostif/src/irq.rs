@@ -133,6 +133,12 @@ impl Irq {
         None
     }
 
+    /// Whether any enabled interrupt is pending, due or throttled (no clock
+    /// needed: lets callers skip reading the time when nothing is pending).
+    pub(crate) fn any_pending(&self) -> bool {
+        self.vec.iter().any(|v| v.status && v.enabled)
+    }
+
     /// Whether an interrupt can be delivered now.
     pub(crate) fn any_due(&self, now: Duration) -> bool {
         self.vec.iter().any(|v| self.due(v, now))

@@ -662,7 +662,7 @@ impl EmulatedNhi {
     }
 
     fn ready(&self) -> bool {
-        !self.events.is_empty() || self.irq.any_due(self.clock.now())
+        !self.events.is_empty() || (self.irq.any_pending() && self.irq.any_due(self.clock.now()))
     }
 
     fn queue_credit(&mut self, adapter: u8, hop: u16, c: Credit) {
@@ -884,6 +884,9 @@ impl HostInterface for EmulatedNhi {
 
     fn poll_interrupt(&mut self) -> Option<RingId> {
         self.process();
+        if !self.irq.any_pending() {
+            return None;
+        }
         self.irq.poll(self.clock.now())
     }
 
