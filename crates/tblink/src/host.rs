@@ -96,6 +96,9 @@ pub struct HostArgs {
     /// Interface names: linux (thunderboltN) or stable (tbXXXXXXXX from the peer UUID).
     #[arg(long, value_enum, default_value_t = IfnamePolicy::Linux, requires = "net")]
     pub ifname_policy: IfnamePolicy,
+    /// Cap every cable like a real link: tb3 (20 Gbit/s), tb4 (40), tb5 (80) or none.
+    #[arg(long, value_enum, default_value_t = crate::demo::LinkKind::None)]
+    pub link: crate::demo::LinkKind,
 }
 
 /// How `--net` names interfaces.
@@ -148,7 +151,13 @@ pub fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
     }
     for (i, spec) in args.ports.into_iter().enumerate() {
         let adapter = adapter_for(i).context("too many ports (at most 32)")?;
-        rt.add_port(adapter, Box::new(spec))?;
+        match args.link.gbit() {
+            Some(g) => rt.add_port(
+                adapter,
+                Box::new(tblink_host::port::Capped::new(Box::new(spec), g)),
+            )?,
+            None => rt.add_port(adapter, Box::new(spec))?,
+        }
     }
     daemon::serve(rt, Some(sock), shutdown).context("host loop")?;
     Ok(ExitCode::SUCCESS)
