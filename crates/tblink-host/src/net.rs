@@ -30,6 +30,9 @@ use crate::snapshot::{NetIfInfo, Snapshot, TimelineEntry};
 
 /// Frames moved per direction and peer in one turn.
 const BUDGET: usize = 64;
+/// Transmit queue of the TAP: room for bursts while the loop is busy
+/// (the kernel's default for a TAP is 1000 frames).
+const TX_QUEUE_LEN: u32 = 10_000;
 /// Smallest MTU accepted (IPv4 minimum).
 pub const MIN_MTU: u32 = 68;
 
@@ -40,6 +43,10 @@ pub struct NetOptions {
     pub mtu: u32,
     /// How interfaces are named.
     pub policy: NamePolicy,
+    /// Advertise and use E2E flow control (spec 06 §2, 05 §14): with a
+    /// peer that advertises it too, a full RX ring holds the sender back
+    /// instead of dropping frames.
+    pub e2e: bool,
 }
 
 impl Default for NetOptions {
@@ -47,6 +54,7 @@ impl Default for NetOptions {
         NetOptions {
             mtu: 1500,
             policy: NamePolicy::Linux,
+            e2e: true,
         }
     }
 }
@@ -55,6 +63,7 @@ impl Default for NetOptions {
 pub fn enable_networking(rt: &mut Runtime, opts: NetOptions) -> Result<(), RuntimeError> {
     let cfg = NetConfig {
         mtu: opts.mtu.clamp(MIN_MTU, TAP_MAX_MTU),
+        e2e: opts.e2e,
         ..NetConfig::default()
     };
     let driver = NetDriver::new(cfg);
@@ -119,6 +128,9 @@ impl NetExtension {
         tap.set_mtu(self.opts.mtu.clamp(MIN_MTU, TAP_MAX_MTU))?;
         tap.set_carrier(false)?;
         tap.set_nonblocking(true)?;
+        if let Err(e) = tap.set_txqueuelen(TX_QUEUE_LEN) {
+            tracing::debug!(ifname = tap.name(), "txqueuelen: {e}");
+        }
         Ok(tap)
     }
 

@@ -45,7 +45,8 @@ network namespace (start it under `ip netns exec NS` to put it there), \
 named thunderboltN (lowest free N) or, with --ifname-policy stable, \
 tbXXXXXXXX from the peer's UUID; its MAC is derived from our UUID and the \
 route (spec 06 §13), its MTU is --mtu (default 1500, at most 65521: the TAP \
-limit). Carrier follows the login: off when the peer goes away or logs \
+limit); E2E flow control is advertised and used when the peer \
+advertises it too. Carrier follows the login: off when the peer goes away or logs \
 out, on again when it is back. The interface stays while the host runs, \
 so addresses survive an unplug. It is not brought up administratively: \
 `ip link set thunderbolt0 up`. Frames move between the TAP and the DMA \
@@ -145,6 +146,7 @@ pub fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
         let opts = tblink_host::net::NetOptions {
             mtu: args.mtu,
             policy,
+            ..Default::default()
         };
         tblink_host::net::enable_networking(&mut rt, opts)?;
         tracing::info!(mtu = args.mtu, "networking enabled");
