@@ -155,8 +155,13 @@ pub trait Extension: fmt::Debug {
 }
 
 /// While an extension has descriptors to watch, [`Runtime::wait`] sleeps
-/// in the controller at most this long before looking at them.
+/// in the controller at most this long before looking at them, after
+/// recent activity ...
 const FD_SLICE: Duration = Duration::from_micros(200);
+/// ... and this long when the loop has been idle for [`IDLE_AFTER`].
+const FD_SLICE_IDLE: Duration = Duration::from_millis(1);
+/// Idle time after which the longer slice applies.
+const IDLE_AFTER: Duration = Duration::from_millis(250);
 /// Timeline entries kept.
 const TIMELINE: usize = 256;
 
@@ -239,6 +244,7 @@ pub struct Runtime {
     /// Local services published on behalf of a driver: (key, driver index).
     published: Vec<(String, usize)>,
     timeline: VecDeque<TimelineEntry>,
+    last_busy: std::time::Instant,
 }
 
 fn kind_name(k: PeerKind) -> &'static str {
@@ -301,6 +307,7 @@ impl Runtime {
             crc_drops: Arc::new(AtomicU64::new(0)),
             published: Vec::new(),
             timeline: VecDeque::new(),
+            last_busy: std::time::Instant::now(),
         })
     }
 
@@ -511,6 +518,9 @@ impl Runtime {
             }
         }
         self.nhi.process();
+        if busy {
+            self.last_busy = std::time::Instant::now();
+        }
         busy
     }
 
@@ -555,7 +565,11 @@ impl Runtime {
             if left.is_zero() {
                 return;
             }
-            let slice = left.min(FD_SLICE);
+            let slice = left.min(if self.last_busy.elapsed() < IDLE_AFTER {
+                FD_SLICE
+            } else {
+                FD_SLICE_IDLE
+            });
             let t = std::time::Instant::now();
             self.nhi.wait(slice);
             if t.elapsed() < slice {

@@ -581,7 +581,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 socks[i].display()
             );
         }
-        let pids: Vec<String> = g.children.iter().map(|c| c.id().to_string()).collect();
+        let pids: Vec<String> = g
+            .children
+            .iter_mut()
+            .filter_map(|c| matches!(c.try_wait(), Ok(None)).then(|| c.id().to_string()))
+            .collect();
         println!(
             "  clean up: kill {}; ip netns del {}; ip netns del {}; rm -rf {}",
             pids.join(" "),

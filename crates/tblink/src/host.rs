@@ -134,7 +134,12 @@ pub fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
         None => default_socket(&args.name)?,
     };
     let sock = ControlSocket::bind(&path, &args.name)?;
-    let opts = HostOptions::new(&args.name);
+    let mut opts = HostOptions::new(&args.name);
+    if args.net {
+        // The loop also watches the TAP devices between short sleeps in
+        // the controller: spinning before each of them costs more than it saves.
+        opts.nhi.spin = std::time::Duration::ZERO;
+    }
     tracing::info!(name = %args.name, uuid = %opts.uuid, "host starting");
     let mut rt = Runtime::new(opts)?;
     tblink_host::register_default_drivers(&mut rt)?;
