@@ -7,6 +7,7 @@
 //! | [`control`] | the control socket: path rules, binding, line-delimited JSON requests |
 //! | [`daemon`] | [`daemon::serve`]: the loop, the control thread, graceful shutdown |
 //! | [`snapshot`] | what `tblink ls` shows |
+//! | `net` | ThunderboltIP: the `network` driver, one TAP interface and data path per peer |
 //!
 //! Lane adapters are numbered 1, 3, 5, … like the first lane adapter of
 //! each port of a Linux host router; the first XDomain is then `0-1`.
@@ -21,6 +22,8 @@
 
 pub mod control;
 pub mod daemon;
+#[cfg(target_os = "linux")]
+pub mod net;
 pub mod port;
 pub mod runtime;
 pub mod snapshot;

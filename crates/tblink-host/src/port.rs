@@ -207,3 +207,34 @@ mod tests {
         }
     }
 }
+
+/// A cable source whose cables are capped at a bandwidth, like a real
+/// link (`tblink host --link tb3|tb4|tb5`): each direction serialises
+/// packets at `gbit` Gbit/s.
+#[derive(Debug)]
+pub struct Capped {
+    inner: Box<dyn CableSource>,
+    gbit: f64,
+}
+
+impl Capped {
+    /// Cap the cables of `inner` at `gbit` Gbit/s.
+    pub fn new(inner: Box<dyn CableSource>, gbit: f64) -> Self {
+        Capped { inner, gbit }
+    }
+}
+
+impl CableSource for Capped {
+    fn open(&mut self) -> Result<Box<dyn Cable>, String> {
+        let c = self.inner.open()?;
+        Ok(Box::new(tblink_hostif::cable::fault::LinkModel::new(
+            c,
+            Some(self.gbit),
+            std::time::Duration::ZERO,
+        )))
+    }
+
+    fn describe(&self) -> String {
+        format!("{} ({} Gbit/s)", self.inner.describe(), self.gbit)
+    }
+}

@@ -36,7 +36,7 @@ use tblink_wire::uuid::Uuid;
 use crate::port::CableSource;
 use crate::snapshot::{
     LocalServiceInfo, PortInfo, PortLink, RingInfo, RingsInfo, ServiceInfo, Snapshot, StackInfo,
-    XDomainInfo,
+    TimelineEntry, XDomainInfo,
 };
 
 /// Ring 0 size (spec 05 §14): 10 descriptors, so 9 outstanding.
@@ -145,7 +145,25 @@ pub trait Extension: fmt::Debug {
     fn poll_timeout(&self) -> Option<Instant> {
         None
     }
+    /// Descriptors whose readability needs a turn of the loop (e.g. TAP
+    /// devices with frames to send); [`Runtime::wait`] wakes on them.
+    fn wait_fds(&self) -> Vec<BorrowedFd<'_>> {
+        Vec::new()
+    }
+    /// Add what this component shows to `tblink ls`.
+    fn describe(&self, _snap: &mut Snapshot) {}
 }
+
+/// While an extension has descriptors to watch, [`Runtime::wait`] sleeps
+/// in the controller at most this long before looking at them, after
+/// recent activity ...
+const FD_SLICE: Duration = Duration::from_micros(200);
+/// ... and this long when the loop has been idle for [`IDLE_AFTER`].
+const FD_SLICE_IDLE: Duration = Duration::from_millis(1);
+/// Idle time after which the longer slice applies.
+const IDLE_AFTER: Duration = Duration::from_millis(250);
+/// Timeline entries kept.
+const TIMELINE: usize = 256;
 
 /// Checks the CRC of every control packet a cable delivers and drops the
 /// ones that fail before the controller sees them, counting them per host
@@ -227,6 +245,8 @@ pub struct Runtime {
     crc_drops: Arc<AtomicU64>,
     /// Local services published on behalf of a driver: (key, driver index).
     published: Vec<(String, usize)>,
+    timeline: VecDeque<TimelineEntry>,
+    last_busy: std::time::Instant,
 }
 
 fn kind_name(k: PeerKind) -> &'static str {
@@ -288,6 +308,8 @@ impl Runtime {
             hotplug_events: 0,
             crc_drops: Arc::new(AtomicU64::new(0)),
             published: Vec::new(),
+            timeline: VecDeque::new(),
+            last_busy: std::time::Instant::now(),
         })
     }
 
@@ -484,6 +506,12 @@ impl Runtime {
             progress |= self.flush_tx();
             while let Some(e) = self.host.poll_event() {
                 self.log_event(&e);
+                match &e {
+                    Event::UuidLearned { route, .. } => self.record("uuid", Some(*route)),
+                    Event::Connected { route, .. } => self.record("properties", Some(*route)),
+                    Event::Disconnected { route, .. } => self.record("disconnected", Some(*route)),
+                    _ => {}
+                }
                 progress = true;
             }
             busy |= progress;
@@ -492,6 +520,9 @@ impl Runtime {
             }
         }
         self.nhi.process();
+        if busy {
+            self.last_busy = std::time::Instant::now();
+        }
         busy
     }
 
@@ -507,9 +538,52 @@ impl Runtime {
         if !self.txq.is_empty() {
             d = d.min(Duration::from_millis(1));
         }
-        if !d.is_zero() {
-            self.nhi.wait(d);
+        if d.is_zero() {
+            return;
         }
+        let fds: Vec<BorrowedFd<'_>> = self.extensions.iter().flat_map(|e| e.wait_fds()).collect();
+        if fds.is_empty() {
+            self.nhi.wait(d);
+            return;
+        }
+        // The controller cannot wake on the extensions' descriptors: sleep
+        // in it in short slices and look at them in between.
+        let deadline = std::time::Instant::now() + d;
+        loop {
+            let mut pfds: Vec<rustix::event::PollFd<'_>> = fds
+                .iter()
+                .map(|fd| {
+                    rustix::event::PollFd::from_borrowed_fd(*fd, rustix::event::PollFlags::IN)
+                })
+                .collect();
+            let zero = rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            if rustix::event::poll(&mut pfds, Some(&zero)).is_ok_and(|n| n > 0) {
+                return;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let slice = left.min(if self.last_busy.elapsed() < IDLE_AFTER {
+                FD_SLICE
+            } else {
+                FD_SLICE_IDLE
+            });
+            let t = std::time::Instant::now();
+            self.nhi.wait(slice);
+            if t.elapsed() < slice {
+                return;
+            }
+        }
+    }
+
+    /// Record an event in the timeline `tblink ls --json` shows.
+    pub fn record(&mut self, event: &str, route: Option<Route>) {
+        let t_ms = self.epoch.elapsed().as_secs_f64() * 1000.0;
+        push_timeline(&mut self.timeline, t_ms, event, route);
     }
 
     /// Move frames from the stack onto TX ring 0 while it has room.
@@ -555,6 +629,7 @@ impl Runtime {
                     p.peer = Some((peer, route));
                 }
                 tracing::info!(adapter, route = %route, peer = kind_name(peer), "link up");
+                self.record("link_up", Some(route));
                 match peer {
                     PeerKind::Host | PeerKind::ForeignRouter => {
                         if let Err(e) = self.host.handle_xdomain_connected(now, route) {
@@ -571,6 +646,7 @@ impl Runtime {
                     p.peer = None;
                 }
                 tracing::info!(adapter, route = %route, "link down");
+                self.record("link_down", Some(route));
                 let gone: Vec<Route> = self
                     .host
                     .peer_routes()
@@ -716,7 +792,7 @@ impl Runtime {
             .map(|p| self.port_info(p))
             .collect::<Vec<_>>();
         let st = h.stats();
-        Snapshot {
+        let mut snap = Snapshot {
             name: self.name.clone(),
             uuid: h.uuid().to_string(),
             generation: h.generation(),
@@ -739,7 +815,14 @@ impl Runtime {
                 hotplug_events: self.hotplug_events,
                 cable_crc_drops: self.crc_drops.load(Ordering::Relaxed),
             },
+            net: Vec::new(),
+            timeline: self.timeline.iter().cloned().collect(),
+        };
+        for e in &self.extensions {
+            e.describe(&mut snap);
         }
+        snap.timeline.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+        snap
     }
 
     fn port_info(&self, p: &Port) -> PortInfo {
@@ -812,6 +895,23 @@ impl Runtime {
         Key::new(key.as_bytes())
             .is_some_and(|k| self.host.bound_driver(route, k.as_bytes()).is_some())
     }
+}
+
+/// Append to a bounded timeline.
+pub fn push_timeline(
+    timeline: &mut VecDeque<TimelineEntry>,
+    t_ms: f64,
+    event: &str,
+    route: Option<Route>,
+) {
+    if timeline.len() >= TIMELINE {
+        timeline.pop_front();
+    }
+    timeline.push_back(TimelineEntry {
+        t_ms,
+        event: event.to_string(),
+        route: route.map(|r| r.to_string()),
+    });
 }
 
 /// Whether `r` is `top` or lies below it.

@@ -25,6 +25,67 @@ pub struct Snapshot {
     pub rings: RingsInfo,
     /// Counters of the discovery stack.
     pub stack: StackInfo,
+    /// Network interfaces (ThunderboltIP), one per peer logged in once.
+    #[serde(default)]
+    pub net: Vec<NetIfInfo>,
+    /// Recent link, discovery and login events, oldest first.
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One event of [`Snapshot::timeline`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// Milliseconds since the host started.
+    pub t_ms: f64,
+    /// `link_up`, `link_down`, `uuid`, `properties`, `disconnected`,
+    /// `login`, `carrier_on`, `carrier_off`.
+    pub event: String,
+    /// Route of the peer (hex), when the event concerns one.
+    pub route: Option<String>,
+}
+
+/// The network interface towards one peer, with Linux's counters (spec 06 §14).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetIfInfo {
+    /// Interface name (`thunderbolt0`, `tb1a2b3c4d`).
+    pub ifname: String,
+    /// MAC address (spec 06 §13).
+    pub mac: String,
+    /// MTU.
+    pub mtu: u32,
+    /// Peer host UUID.
+    pub peer_uuid: String,
+    /// Route to the peer (hex).
+    pub route: String,
+    /// Carrier on (both logins done, paths up).
+    pub carrier: bool,
+    /// Transmitted packets.
+    pub tx_packets: u64,
+    /// Transmitted bytes.
+    pub tx_bytes: u64,
+    /// Transmit errors.
+    pub tx_errors: u64,
+    /// Received packets.
+    pub rx_packets: u64,
+    /// Received bytes.
+    pub rx_bytes: u64,
+    /// Receive errors (sum of the four below plus internal ones).
+    pub rx_errors: u64,
+    /// Length errors.
+    pub rx_length_errors: u64,
+    /// Buffer overruns.
+    pub rx_over_errors: u64,
+    /// CRC errors.
+    pub rx_crc_errors: u64,
+    /// Missed (frame sequence) errors.
+    pub rx_missed_errors: u64,
+    /// Received packets the TAP did not take.
+    pub rx_host_dropped: u64,
+    /// Frames dropped for lack of a posted RX descriptor.
+    pub rx_no_desc: u64,
+    /// Times the paths came up.
+    pub bring_ups: u64,
 }
 
 /// A service we publish.
@@ -170,4 +231,40 @@ impl Snapshot {
             .filter_map(|x| x.host_name.clone())
             .collect()
     }
+}
+
+/// The network-interface lines of `tblink ls` (empty without interfaces).
+pub fn render_net(s: &Snapshot) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    for n in &s.net {
+        let _ = writeln!(
+            o,
+            "  Interface {}  mac {}  mtu {}  carrier {}  peer {} at route {}",
+            n.ifname,
+            n.mac,
+            n.mtu,
+            if n.carrier { "on" } else { "off" },
+            n.peer_uuid,
+            n.route
+        );
+        let _ = writeln!(
+            o,
+            "    tx {} packets {} bytes {} errors  rx {} packets {} bytes {} errors (length {} over {} crc {} missed {})  rx dropped {} no-desc {}  bring-ups {}",
+            n.tx_packets,
+            n.tx_bytes,
+            n.tx_errors,
+            n.rx_packets,
+            n.rx_bytes,
+            n.rx_errors,
+            n.rx_length_errors,
+            n.rx_over_errors,
+            n.rx_crc_errors,
+            n.rx_missed_errors,
+            n.rx_host_dropped,
+            n.rx_no_desc,
+            n.bring_ups
+        );
+    }
+    o
 }

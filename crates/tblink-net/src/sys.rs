@@ -153,6 +153,16 @@ impl Tap {
         self.sioc(libc::SIOCSIFMTU, &mut req)
     }
 
+    /// Set the transmit queue length (`SIOCSIFTXQLEN`): how many frames
+    /// the kernel holds for the reader before dropping.
+    pub fn set_txqueuelen(&self, len: u32) -> io::Result<()> {
+        let mut req = ifreq(&self.name)?;
+        // `ifr_qlen` is the union's plain `int` member, like `ifru_metric`.
+        req.ifr_ifru.ifru_metric = libc::c_int::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "queue length too large"))?;
+        self.sioc(libc::SIOCSIFTXQLEN, &mut req)
+    }
+
     /// Bring the interface administratively up or down (`IFF_UP`).
     pub fn set_up(&self, up: bool) -> io::Result<()> {
         let mut req = ifreq(&self.name)?;

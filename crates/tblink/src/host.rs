@@ -36,6 +36,23 @@ $XDG_RUNTIME_DIR/tblink/NAME.sock, /tmp/tblink-$UID/NAME.sock. A stale \
 socket left by a crashed run is replaced; a second host with the same name \
 is refused.
 
+Networking (--net, off by default because it creates network interfaces \
+and needs root or CAP_NET_ADMIN with /dev/net/tun): the ThunderboltIP \
+`network` service is published and its driver (`thunderbolt-net`, \
+byte-compatible with Linux) logs in with every peer that publishes one. \
+Once both logins are done a TAP interface is created in the host's own \
+network namespace (start it under `ip netns exec NS` to put it there), \
+named thunderboltN (lowest free N) or, with --ifname-policy stable, \
+tbXXXXXXXX from the peer's UUID; its MAC is derived from our UUID and the \
+route (spec 06 §13), its MTU is --mtu (default 1500, at most 65521: the TAP \
+limit); E2E flow control is advertised and used when the peer \
+advertises it too. Carrier follows the login: off when the peer goes away or logs \
+out, on again when it is back. The interface stays while the host runs, \
+so addresses survive an unplug. It is not brought up administratively: \
+`ip link set thunderbolt0 up`. Frames move between the TAP and the DMA \
+rings in the host's one event loop. `tblink ls` shows the interface, its \
+MAC, carrier and counters.
+
 SIGINT or SIGTERM: every cable is unplugged (peers see the unplug), the \
 socket is removed, exit status 0. Logs go to stderr; RUST_LOG sets the \
 filter (default: info).";
@@ -71,6 +88,27 @@ pub struct HostArgs {
     /// $XDG_RUNTIME_DIR/tblink/NAME.sock, else /tmp/tblink-$UID/NAME.sock].
     #[arg(long, value_name = "PATH")]
     pub control: Option<PathBuf>,
+    /// Publish the `network` service and create a network interface per peer (needs root).
+    #[arg(long)]
+    pub net: bool,
+    /// MTU of the network interfaces (68-65521).
+    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(68..=65521), requires = "net")]
+    pub mtu: u32,
+    /// Interface names: linux (thunderboltN) or stable (tbXXXXXXXX from the peer UUID).
+    #[arg(long, value_enum, default_value_t = IfnamePolicy::Linux, requires = "net")]
+    pub ifname_policy: IfnamePolicy,
+    /// Cap every cable like a real link: tb3 (20 Gbit/s), tb4 (40), tb5 (80) or none.
+    #[arg(long, value_enum, default_value_t = crate::demo::LinkKind::None)]
+    pub link: crate::demo::LinkKind,
+}
+
+/// How `--net` names interfaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IfnamePolicy {
+    /// thunderboltN, lowest free N (like Linux).
+    Linux,
+    /// tb + 8 hex digits of a hash of the peer's UUID.
+    Stable,
 }
 
 fn init_logging() {
@@ -96,13 +134,37 @@ pub fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
         None => default_socket(&args.name)?,
     };
     let sock = ControlSocket::bind(&path, &args.name)?;
-    let opts = HostOptions::new(&args.name);
+    let mut opts = HostOptions::new(&args.name);
+    if args.net {
+        // The loop also watches the TAP devices between short sleeps in
+        // the controller: spinning before each of them costs more than it saves.
+        opts.nhi.spin = std::time::Duration::ZERO;
+    }
     tracing::info!(name = %args.name, uuid = %opts.uuid, "host starting");
     let mut rt = Runtime::new(opts)?;
     tblink_host::register_default_drivers(&mut rt)?;
+    if args.net {
+        let policy = match args.ifname_policy {
+            IfnamePolicy::Linux => tblink_net::name::NamePolicy::Linux,
+            IfnamePolicy::Stable => tblink_net::name::NamePolicy::Stable,
+        };
+        let opts = tblink_host::net::NetOptions {
+            mtu: args.mtu,
+            policy,
+            ..Default::default()
+        };
+        tblink_host::net::enable_networking(&mut rt, opts)?;
+        tracing::info!(mtu = args.mtu, "networking enabled");
+    }
     for (i, spec) in args.ports.into_iter().enumerate() {
         let adapter = adapter_for(i).context("too many ports (at most 32)")?;
-        rt.add_port(adapter, Box::new(spec))?;
+        match args.link.gbit() {
+            Some(g) => rt.add_port(
+                adapter,
+                Box::new(tblink_host::port::Capped::new(Box::new(spec), g)),
+            )?,
+            None => rt.add_port(adapter, Box::new(spec))?,
+        }
     }
     daemon::serve(rt, Some(sock), shutdown).context("host loop")?;
     Ok(ExitCode::SUCCESS)

@@ -29,7 +29,12 @@ maxhopid, generation, services [{device, key, prtcid, prtcvers, prtcrevs, \
 prtcstns, modalias, driver}]}]}], rings {tx0, rx0: {frames, bytes, \
 dropped_no_desc, dropped_no_path}}, stack {frames_sent, frames_received, \
 crc_errors, retransmits, failed_attempts, requests_answered, hotplug_events, \
-cable_crc_drops}.";
+cable_crc_drops}, net [{ifname, mac, mtu, peer_uuid, route, carrier, \
+tx_packets, tx_bytes, tx_errors, rx_packets, rx_bytes, rx_errors, \
+rx_length_errors, rx_over_errors, rx_crc_errors, rx_missed_errors, \
+rx_host_dropped, rx_no_desc, bring_ups}] (with --net), timeline [{t_ms, \
+event, route}] (link_up, uuid, properties, login, carrier_on, carrier_off, \
+link_down, disconnected; ms since the host started).";
 
 /// Arguments of `tblink ls`.
 #[derive(Debug, clap::Args)]
@@ -237,6 +242,7 @@ pub fn render(s: &Snapshot) -> String {
             }
         }
     }
+    o.push_str(&tblink_host::snapshot::render_net(s));
     o
 }
 

@@ -2,6 +2,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod demo;
 mod host;
 mod ls;
 mod port;
@@ -21,6 +22,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Two hosts, one cable, a real network link between two namespaces: ping, throughput, report.
+    #[command(long_about = demo::LONG_ABOUT)]
+    Demo(demo::DemoArgs),
+    /// The demo's built-in TCP throughput test (one end).
+    #[command(hide = true)]
+    TcpTest(demo::TcpTestArgs),
     /// Run one emulated host in the foreground (controller, discovery, drivers, control socket).
     #[command(long_about = host::LONG_ABOUT)]
     Host(host::HostArgs),
@@ -51,6 +58,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Host(args) => host::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::TcpTest(args) => demo::tcp_test(&args),
         Command::Ls(args) => ls::run(&args),
         Command::Port(args) => port::run(&args),
         Command::Props(cmd) => props::run(cmd),
