@@ -30,8 +30,11 @@ use tblink_proto::{DiscoveryState, Event, Host, HostConfig, Instant, LocalServic
 use tblink_wire::Pdf;
 use tblink_wire::Route;
 use tblink_wire::crc::crc32c;
-use tblink_wire::ctl::{FrameBuf, Framed, HotPlugEvent};
+use tblink_wire::ctl::{
+    Address, ConfigSpace, FrameBuf, Framed, HotPlugEvent, ReadRequest, ReadResponse,
+};
 use tblink_wire::uuid::Uuid;
+use tblink_wire::xdomain::Seq;
 
 use crate::port::CableSource;
 use crate::snapshot::{
@@ -162,6 +165,20 @@ const FD_SLICE: Duration = Duration::from_micros(200);
 const FD_SLICE_IDLE: Duration = Duration::from_millis(1);
 /// Idle time after which the longer slice applies.
 const IDLE_AFTER: Duration = Duration::from_millis(250);
+/// READ requests sent to whatever a hot-plug EVENT reports before it is
+/// taken for another host (no answer) rather than a router (spec 04 §6).
+const PROBE_ATTEMPTS: u8 = 4;
+
+/// A plugged adapter of a router of our domain whose far side is not known
+/// yet: a router answers the READ of its config space, another host's
+/// router does not.
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    route: Route,
+    deadline: Instant,
+    attempts: u8,
+}
+
 /// Timeline entries kept.
 const TIMELINE: usize = 256;
 
@@ -247,6 +264,10 @@ pub struct Runtime {
     published: Vec<(String, usize)>,
     timeline: VecDeque<TimelineEntry>,
     last_busy: std::time::Instant,
+    /// Device routers of our domain (routes), first hop and deeper.
+    routers: Vec<Route>,
+    /// Adapters behind a hot-plug EVENT being told apart (router or host).
+    probes: Vec<Probe>,
 }
 
 fn kind_name(k: PeerKind) -> &'static str {
@@ -310,6 +331,8 @@ impl Runtime {
             published: Vec::new(),
             timeline: VecDeque::new(),
             last_busy: std::time::Instant::now(),
+            routers: Vec::new(),
+            probes: Vec::new(),
         })
     }
 
@@ -500,6 +523,7 @@ impl Runtime {
                 self.host.handle_timeout(now);
                 progress = true;
             }
+            progress |= self.poll_probes(now);
             for ext in &mut self.extensions {
                 progress |= ext.poll(&mut self.nhi, &mut self.host, now);
             }
@@ -532,7 +556,15 @@ impl Runtime {
         let now = self.now();
         let mut d = max;
         let ext = self.extensions.iter().filter_map(|e| e.poll_timeout());
-        if let Some(t) = self.host.poll_timeout().into_iter().chain(ext).min() {
+        let probes = self.probes.iter().map(|p| p.deadline);
+        if let Some(t) = self
+            .host
+            .poll_timeout()
+            .into_iter()
+            .chain(ext)
+            .chain(probes)
+            .min()
+        {
             d = d.min(t.saturating_duration_since(now));
         }
         if !self.txq.is_empty() {
@@ -638,7 +670,11 @@ impl Runtime {
                     }
                     // A device router of our domain: XDomains behind it are
                     // reported by its hot-plug EVENTs.
-                    PeerKind::Router => {}
+                    PeerKind::Router => {
+                        if !self.routers.contains(&route) {
+                            self.routers.push(route);
+                        }
+                    }
                 }
             }
             LinkEvent::Down { adapter, route } => {
@@ -655,11 +691,94 @@ impl Runtime {
                 for r in gone {
                     self.host.handle_xdomain_disconnected(now, r);
                 }
+                self.routers.retain(|r| r.port(0) != Some(adapter));
+                self.probes.retain(|p| p.route.port(0) != Some(adapter));
             }
         }
     }
 
+    /// Send the READ of router config space dword 0 to `route`.
+    fn send_probe(&mut self, route: Route) {
+        let req = ReadRequest {
+            route,
+            addr: Address {
+                offset: 0,
+                length: 1,
+                port: 0,
+                space: ConfigSpace::Switch,
+                seq: Seq::new(0),
+            },
+        };
+        match req.to_frame() {
+            Ok(f) => self.txq.push_back(f),
+            Err(e) => tracing::warn!(route = %route, "cannot build READ: {e}"),
+        }
+    }
+
+    /// Start telling apart what a plug EVENT reported at `route`.
+    fn start_probe(&mut self, now: Instant, route: Route) {
+        if self.routers.contains(&route) || self.probes.iter().any(|p| p.route == route) {
+            return;
+        }
+        self.send_probe(route);
+        self.probes.push(Probe {
+            route,
+            deadline: now + self.host.config().timing.request_timeout,
+            attempts: 1,
+        });
+    }
+
+    /// Resend due READs; a route that never answered is another host:
+    /// start XDomain discovery there. Returns whether anything happened.
+    fn poll_probes(&mut self, now: Instant) -> bool {
+        let due: Vec<Probe> = self
+            .probes
+            .iter()
+            .filter(|p| p.deadline <= now)
+            .copied()
+            .collect();
+        if due.is_empty() {
+            return false;
+        }
+        let timeout = self.host.config().timing.request_timeout;
+        for d in due {
+            if d.attempts < PROBE_ATTEMPTS {
+                self.send_probe(d.route);
+                if let Some(p) = self.probes.iter_mut().find(|p| p.route == d.route) {
+                    p.attempts += 1;
+                    p.deadline = now + timeout;
+                }
+                continue;
+            }
+            self.probes.retain(|p| p.route != d.route);
+            tracing::info!(route = %d.route, "no router answers: XDomain");
+            if let Err(e) = self.host.handle_xdomain_connected(now, d.route) {
+                tracing::warn!(route = %d.route, "cannot start discovery: {e:?}");
+            }
+        }
+        true
+    }
+
+    /// A READ response: the probed route is a router of our domain.
+    fn read_response(&mut self, f: &FrameBuf) {
+        let Ok(resp) = ReadResponse::from_frame(f) else {
+            tracing::debug!("malformed READ response");
+            return;
+        };
+        let Some(i) = self.probes.iter().position(|p| p.route == resp.route) else {
+            return;
+        };
+        self.probes.swap_remove(i);
+        tracing::info!(route = %resp.route, "device router");
+        self.routers.push(resp.route);
+        self.record("router", Some(resp.route));
+    }
+
     fn control_frame(&mut self, now: Instant, f: &FrameBuf) {
+        if f.pdf() == Pdf::READ {
+            self.read_response(f);
+            return;
+        }
         if f.pdf() != Pdf::EVENT {
             self.host.handle_frame(now, f);
             return;
@@ -674,6 +793,9 @@ impl Runtime {
             self.txq.push_back(ack);
         }
         let router = ev.route.without_cm();
+        // A router of our domain: reached through a first-hop device
+        // router. Each router's EVENTs are taken on their own: one may
+        // arrive before the READ that recognises its sender is answered.
         let ours = router.port(0).is_some_and(|a| {
             self.ports
                 .iter()
@@ -693,8 +815,12 @@ impl Runtime {
             for r in gone {
                 self.host.handle_xdomain_disconnected(now, r);
             }
-        } else if let Err(e) = self.host.handle_xdomain_connected(now, route) {
-            tracing::warn!(route = %route, "cannot start discovery: {e:?}");
+            self.routers.retain(|r| !is_below(*r, route));
+            self.probes.retain(|p| !is_below(p.route, route));
+        } else {
+            // Another host's router or a device router of our domain: only
+            // a router answers a config READ (spec 04 §6).
+            self.start_probe(now, route);
         }
     }
 

@@ -4,89 +4,15 @@
 //! unplug/replug.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
+mod common;
 
-use tblink_host::{Handed, HostOptions, Runtime, Snapshot, register_default_drivers};
-use tblink_hostif::cable::fault::{FaultInjector, Faults};
-use tblink_hostif::cable::inproc::{self, InProcCable};
-use tblink_hostif::{DeviceRouter, NhiConfig};
-use tblink_proto::Timing;
+use std::time::Duration;
+
+use common::{bound_to, drive, host, lossy, no_peers};
+use tblink_host::Handed;
+use tblink_hostif::DeviceRouter;
+use tblink_hostif::cable::inproc;
 use tblink_wire::Route;
-
-fn host(name: &str) -> Runtime {
-    let mut o = HostOptions::new(name);
-    o.nhi = NhiConfig {
-        throttle: Duration::ZERO,
-        ..NhiConfig::default()
-    };
-    // Faster than Linux's 1 s so that lossy runs finish quickly.
-    o.timing = Timing {
-        request_timeout: Duration::from_millis(60),
-        retry_delay: Duration::from_millis(30),
-        ..Timing::default()
-    };
-    let mut rt = Runtime::new(o).unwrap();
-    register_default_drivers(&mut rt).unwrap();
-    rt
-}
-
-fn lossy(c: InProcCable, seed: u64, corrupt: bool) -> FaultInjector<InProcCable> {
-    let faults = Faults {
-        drop: 0.15,
-        corrupt: if corrupt { 0.1 } else { 0.0 },
-        duplicate: 0.05,
-        ..Faults::default()
-    };
-    FaultInjector::new(c, faults, seed)
-}
-
-/// Turn every runtime and router until `done` holds; panics after `limit`.
-fn drive(
-    hosts: &mut [&mut Runtime],
-    routers: &mut [&mut DeviceRouter],
-    limit: Duration,
-    what: &str,
-    done: impl Fn(&[Snapshot]) -> bool,
-) {
-    let t = Instant::now();
-    loop {
-        let mut busy = false;
-        for h in hosts.iter_mut() {
-            busy |= h.turn();
-        }
-        for r in routers.iter_mut() {
-            busy |= r.pump() > 0;
-        }
-        let snaps: Vec<Snapshot> = hosts.iter().map(|h| h.snapshot()).collect();
-        if done(&snaps) {
-            return;
-        }
-        if t.elapsed() > limit {
-            for s in &snaps {
-                eprintln!("{}", serde_json::to_string_pretty(s).unwrap());
-            }
-            panic!("{what}: not within {limit:?}");
-        }
-        if !busy {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
-}
-
-/// `s` enumerated a peer named `peer` and bound `echo` on it.
-fn bound_to(s: &Snapshot, peer: &str) -> bool {
-    s.xdomains().any(|x| {
-        x.host_name.as_deref() == Some(peer)
-            && x.state == "enumerated"
-            && x.services
-                .iter()
-                .any(|sv| sv.key == "echo" && sv.driver.as_deref() == Some("echo"))
-    })
-}
-
-fn no_peers(s: &Snapshot) -> bool {
-    s.xdomains().next().is_none()
-}
 
 #[test]
 fn pair_discovers_and_binds() {

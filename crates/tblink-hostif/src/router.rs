@@ -9,10 +9,16 @@
 //! upstream as hot-plug EVENT packets (PDF 5, spec 01 §6.3). Data frames
 //! follow a path table `(in port, HopID) → (out port, HopID)`; E2E credits
 //! follow it backwards.
+//!
+//! A READ request (PDF 1) addressed to this router's own route is answered
+//! with a READ response from a small router config space (dword 0: vendor
+//! and device ID), so that a connection manager can tell a router behind a
+//! plugged adapter from another host's router, which does not answer
+//! (spec 04 §6).
 
 use std::time::{Duration, Instant};
 
-use tblink_wire::ctl::FrameBuf;
+use tblink_wire::ctl::{ConfigSpace, FrameBuf, Framed, ReadRequest, ReadResponse};
 use tblink_wire::{Pdf, Route};
 
 use crate::cable::{self, Cable, LinkState, Packet, Role};
@@ -43,7 +49,13 @@ pub struct DeviceRouter {
     ports: Vec<Port>,
     paths: Vec<((u8, u16), (u8, u16))>,
     stats: RouterStats,
+    /// READ responses waiting for the upstream cable.
+    replies: Vec<FrameBuf>,
 }
+
+/// Router config space dword 0 (vendor ID 0x8086, device ID), as answered
+/// by [`DeviceRouter`].
+pub const ROUTER_ID: u32 = 0x15ef_8086;
 
 impl DeviceRouter {
     /// A router at `route` in its domain whose upstream adapter is `upstream`.
@@ -54,6 +66,7 @@ impl DeviceRouter {
             ports: Vec::new(),
             paths: Vec::new(),
             stats: Default::default(),
+            replies: Vec::new(),
         }
     }
 
@@ -120,6 +133,55 @@ impl DeviceRouter {
         }
     }
 
+    /// Send the queued READ responses upstream.
+    fn send_replies(&mut self) {
+        if self.replies.is_empty() {
+            return;
+        }
+        let up = self.upstream;
+        let replies = std::mem::take(&mut self.replies);
+        if let Some(c) = self.ports.iter_mut().find(|p| p.number == up && p.up)
+            && let Some(cable) = &mut c.cable
+        {
+            for f in &replies {
+                let _ = cable.try_send(&Packet::Control {
+                    pdf: f.pdf(),
+                    bytes: f.as_bytes(),
+                });
+            }
+            cable.flush();
+        }
+    }
+
+    /// Answer a READ request addressed to this router (queued in `replies`).
+    fn answer_read(&mut self, bytes: &[u8]) {
+        let Ok(f) = FrameBuf::from_wire(Pdf::READ, bytes) else {
+            return;
+        };
+        let Ok(req) = ReadRequest::from_frame(&f) else {
+            return;
+        };
+        let data: Vec<u32> = (0..u16::from(req.addr.length))
+            .map(
+                |i| match (req.addr.space, req.addr.offset.saturating_add(i)) {
+                    (ConfigSpace::Switch, 0) => ROUTER_ID,
+                    _ => 0,
+                },
+            )
+            .collect();
+        let mut addr = req.addr;
+        addr.port = self.upstream;
+        let resp = ReadResponse {
+            route: self.route,
+            addr,
+            data,
+        };
+        if let Ok(f) = resp.to_frame() {
+            self.replies.push(f);
+            self.stats.forwarded += 1;
+        }
+    }
+
     /// Move every packet that can move now; returns how many were forwarded.
     pub fn pump(&mut self) -> usize {
         for i in 0..self.ports.len() {
@@ -142,6 +204,7 @@ impl DeviceRouter {
             if let Some(p) = self.ports.get_mut(i) {
                 p.cable = Some(c);
             }
+            self.send_replies();
             if let Some(role) = new_peer {
                 let first = self
                     .ports
@@ -196,13 +259,21 @@ impl DeviceRouter {
         new_peer: &mut Option<Role>,
         scratch: &mut [u8; tblink_wire::ctl::MAX_FRAME_LEN],
     ) -> bool {
+        // A Hello earlier in the same batch counts for what follows it.
+        let peer = new_peer.or(peer);
         let (out, out_pkt) = match pkt {
             Packet::Hello { role } => {
                 *new_peer = Some(role);
                 return true;
             }
             Packet::Control { pdf, bytes } => {
-                if port == self.upstream {
+                if port == self.upstream
+                    && pdf == Pdf::READ
+                    && packet_route(bytes) == Some(self.route)
+                {
+                    self.answer_read(bytes);
+                    return true;
+                } else if port == self.upstream {
                     let depth = self.route.depth();
                     match packet_route(bytes).and_then(|r| r.port(depth)) {
                         Some(q) => (q, pkt),
