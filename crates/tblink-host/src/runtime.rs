@@ -6,8 +6,10 @@
 //! [`Runtime::turn`] does everything that can be done now without blocking:
 //! link events become `handle_xdomain_connected/disconnected`, ring-0
 //! completions become `handle_frame` (hot-plug EVENTs from device routers of
-//! our domain are acknowledged and become plugs/unplugs of the XDomain
-//! behind them), due timeouts run, extensions get their turn, and queued
+//! our domain are acknowledged; what a plug EVENT names is READ first: a
+//! device router answers and is tracked as one, anything silent after
+//! four READs is another host and XDomain discovery starts;
+//! unplugs drop everything below), due timeouts run, extensions get their turn, and queued
 //! frames go onto TX ring 0 while RX ring 0 keeps its buffers posted.
 //! [`Runtime::wait`] then sleeps in the controller until a completion, a
 //! link event, the next protocol timeout or a bound given by the caller.

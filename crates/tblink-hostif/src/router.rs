@@ -348,3 +348,99 @@ impl DeviceRouter {
         cable::wait_any(&mut cables, false, deadline);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::cable::inproc;
+    use tblink_wire::ctl::{Address, HotPlugEvent};
+    use tblink_wire::xdomain::Seq;
+
+    /// Control frames `c` has received, as (pdf, bytes).
+    fn control(c: &mut dyn Cable) -> Vec<(Pdf, Vec<u8>)> {
+        let mut v = Vec::new();
+        c.recv(64, &mut |p| {
+            if let Packet::Control { pdf, bytes } = p {
+                v.push((pdf, bytes.to_vec()));
+            }
+            true
+        });
+        v
+    }
+
+    #[test]
+    fn second_router_answers_reads_and_its_plug_event_goes_up() {
+        // CM end — R1 (route 1) port 3 — R2 (route 0x301, upstream 1) port 5 — far end.
+        let (mut cm, r1u) = inproc::pair().unwrap();
+        let (r13, r21) = inproc::pair().unwrap();
+        let (r25, mut far) = inproc::pair().unwrap();
+        let mut r1 = DeviceRouter::new(Route::from_raw(1), 1);
+        let mut r2 = DeviceRouter::new(Route::from_raw(0x301), 1);
+        r1.attach(1, r1u);
+        r1.attach(3, r13);
+        r2.attach(1, r21);
+        r2.attach(5, r25);
+        assert!(cm.try_send(&Packet::Hello { role: Role::Host }));
+        cm.flush();
+        // The far side says Hello: R2 reports port 5, R1 reports port 3
+        // (R2's Hello and its EVENT may arrive in one batch).
+        assert!(far.try_send(&Packet::Hello { role: Role::Host }));
+        far.flush();
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            r2.pump();
+            r1.pump();
+            let _ = cm.poll_link();
+            got.extend(control(&mut cm));
+        }
+        let mut evs: Vec<(Route, u8)> = got
+            .iter()
+            .map(|(pdf, b)| {
+                assert_eq!(*pdf, Pdf::EVENT);
+                let f = FrameBuf::from_wire(*pdf, b).unwrap();
+                let e = HotPlugEvent::from_frame(&f).unwrap();
+                assert!(!e.unplug);
+                (e.route.without_cm(), e.port)
+            })
+            .collect();
+        evs.sort();
+        assert_eq!(
+            evs,
+            vec![(Route::from_raw(1), 3), (Route::from_raw(0x301), 5)]
+        );
+
+        // A READ to 0x301 is answered by R2 and not forwarded further.
+        let req = ReadRequest {
+            route: Route::from_raw(0x301),
+            addr: Address {
+                offset: 0,
+                length: 1,
+                port: 0,
+                space: ConfigSpace::Switch,
+                seq: Seq::new(2),
+            },
+        }
+        .to_frame()
+        .unwrap();
+        assert!(cm.try_send(&Packet::Control {
+            pdf: req.pdf(),
+            bytes: req.as_bytes()
+        }));
+        cm.flush();
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            r1.pump();
+            r2.pump();
+            got.extend(control(&mut cm));
+        }
+        assert_eq!(got.len(), 1);
+        let f = FrameBuf::from_wire(got[0].0, &got[0].1).unwrap();
+        let resp = ReadResponse::from_frame(&f).unwrap();
+        assert_eq!(resp.route, Route::from_raw(0x301));
+        assert_eq!(resp.data, vec![ROUTER_ID]);
+        assert_eq!(resp.addr.port, 1, "R2's upstream adapter");
+        assert_eq!(resp.addr.seq, Seq::new(2));
+        assert!(control(&mut far).is_empty(), "READ not forwarded");
+    }
+}
