@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bound_to, drive, host, lossy, no_peers};
+use common::{bound_to, connected_pair, drive, host, lossy, no_peers};
 use tblink_host::Handed;
 use tblink_hostif::DeviceRouter;
 use tblink_hostif::cable::inproc;
@@ -16,20 +16,7 @@ use tblink_wire::Route;
 
 #[test]
 fn pair_discovers_and_binds() {
-    let (a_end, b_end) = inproc::pair().unwrap();
-    let mut a = host("alice");
-    let mut b = host("bob");
-    a.add_port(1, Box::new(Handed::new(a_end, "inproc")))
-        .unwrap();
-    b.add_port(1, Box::new(Handed::new(b_end, "inproc")))
-        .unwrap();
-    drive(
-        &mut [&mut a, &mut b],
-        &mut [],
-        Duration::from_secs(5),
-        "discovery",
-        |s| bound_to(&s[0], "bob") && bound_to(&s[1], "alice"),
-    );
+    let (a, b) = connected_pair();
     let s = a.snapshot();
     let x = s.xdomains().next().unwrap();
     assert_eq!(x.device, "0-1");

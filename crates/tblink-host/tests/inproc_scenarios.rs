@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bound_to, drive, host, host_with, no_peers};
+use common::{bound_to, connected_pair, drive, host, host_with, no_peers};
 use tblink_host::{Handed, Runtime, Snapshot};
 use tblink_hostif::DeviceRouter;
 use tblink_hostif::cable::fault::{FaultInjector, Faults};
@@ -352,20 +352,7 @@ fn local_keys(s: &Snapshot) -> Vec<String> {
 
 #[test]
 fn services_added_and_removed_while_connected() {
-    let (a_end, b_end) = inproc::pair().unwrap();
-    let mut a = host("alice");
-    let mut b = host("bob");
-    a.add_port(1, Box::new(Handed::new(a_end, "inproc")))
-        .unwrap();
-    b.add_port(1, Box::new(Handed::new(b_end, "inproc")))
-        .unwrap();
-    drive(
-        &mut [&mut a, &mut b],
-        &mut [],
-        Duration::from_secs(5),
-        "discovery",
-        |s| bound_to(&s[0], "bob") && bound_to(&s[1], "alice"),
-    );
+    let (mut a, mut b) = connected_pair();
     let gen0 = a.snapshot().xdomains().next().unwrap().generation;
     // One change at a time: alice follows each.
     for round in 0..6u32 {

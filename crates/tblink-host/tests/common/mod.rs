@@ -35,6 +35,26 @@ pub fn host_with(name: &str, timing: Timing) -> Runtime {
     rt
 }
 
+/// Alice and Bob joined by a clean in-process cable on adapter 1, driven
+/// until each has bound the other's service.
+pub fn connected_pair() -> (Runtime, Runtime) {
+    let (a_end, b_end) = tblink_hostif::cable::inproc::pair().unwrap();
+    let mut a = host("alice");
+    let mut b = host("bob");
+    a.add_port(1, Box::new(tblink_host::Handed::new(a_end, "inproc")))
+        .unwrap();
+    b.add_port(1, Box::new(tblink_host::Handed::new(b_end, "inproc")))
+        .unwrap();
+    drive(
+        &mut [&mut a, &mut b],
+        &mut [],
+        Duration::from_secs(5),
+        "discovery",
+        |s| bound_to(&s[0], "bob") && bound_to(&s[1], "alice"),
+    );
+    (a, b)
+}
+
 pub fn lossy(c: InProcCable, seed: u64, corrupt: bool) -> FaultInjector<InProcCable> {
     let faults = Faults {
         drop: 0.15,
