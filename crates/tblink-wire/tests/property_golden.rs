@@ -5,25 +5,8 @@
 use tblink_wire::property::{Directory, Key, MissingProperty, Type, Value, XdomainRoot, keys};
 use tblink_wire::uuid::{DMA_TEST_DIRECTORY, NETWORK_DIRECTORY};
 
-/// Spec 03 §7, the 57-dword block of host `linuxbox`.
-const LINUXBOX: [u32; 57] = [
-    0x55584401, 0x0000001c, //
-    0x76656e64, 0x6f726964, 0x76000001, 0x00008086, //
-    0x76656e64, 0x6f726964, 0x74000003, 0x0000001e, //
-    0x64657669, 0x63656964, 0x76000001, 0x00000001, //
-    0x64657669, 0x63657276, 0x76000001, 0x80000100, //
-    0x6e657477, 0x6f726b00, 0x44000014, 0x00000025, //
-    0x64657669, 0x63656964, 0x74000003, 0x00000021, //
-    0x6d617868, 0x6f706964, 0x76000001, 0x00000013, //
-    0x496e7465, 0x6c20436f, 0x72702e00, //
-    0x6c696e75, 0x78626f78, 0x00000000, //
-    0x00000000, //
-    0xca8961c6, 0x9541ce1c, 0x5949b8bd, 0x4f5a5f2e, //
-    0x70727463, 0x69640000, 0x76000001, 0x00000001, //
-    0x70727463, 0x76657273, 0x76000001, 0x00000001, //
-    0x70727463, 0x72657673, 0x76000001, 0x00000001, //
-    0x70727463, 0x73746e73, 0x76000001, 0x00000007,
-];
+mod property_vectors;
+use property_vectors::LINUXBOX;
 
 /// Spec 03 §7 wire bytes (hex dump).
 const LINUXBOX_HEX: &str = "
