@@ -65,7 +65,8 @@ pub fn target(
     }
 }
 
-fn status(label: &str, path: &std::path::Path) -> Result<Snapshot, anyhow::Error> {
+/// Ask the host at `path` for its snapshot.
+pub fn status(label: &str, path: &std::path::Path) -> Result<Snapshot, anyhow::Error> {
     let r = request(path, &Request::Status, label)?;
     match (r.ok, r.status) {
         (true, Some(s)) => Ok(s),
@@ -76,7 +77,8 @@ fn status(label: &str, path: &std::path::Path) -> Result<Snapshot, anyhow::Error
     }
 }
 
-fn all_sockets() -> Vec<(String, PathBuf)> {
+/// `(name, path)` of every control socket in the default places.
+pub fn all_sockets() -> Vec<(String, PathBuf)> {
     let mut v = Vec::new();
     for d in candidate_dirs() {
         let Ok(rd) = std::fs::read_dir(&d) else {

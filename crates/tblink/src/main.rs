@@ -10,6 +10,7 @@ mod props;
 mod sim;
 mod sysfs;
 mod tbip;
+mod top;
 mod trace;
 
 /// Thunderbolt/USB4 host-to-host networking, in software.
@@ -34,6 +35,9 @@ enum Command {
     /// Show what a running host sees: ports, XDomain peers, services, drivers.
     #[command(long_about = ls::LONG_ABOUT)]
     Ls(ls::LsArgs),
+    /// A live terminal view of a running host: ports, peers, login state, throughput, errors.
+    #[command(long_about = top::LONG_ABOUT)]
+    Top(top::TopArgs),
     /// Unplug or plug the cable of a running host's port.
     #[command(long_about = port::LONG_ABOUT)]
     Port(port::PortArgs),
@@ -62,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Command::TcpTest(args) => demo::tcp_test(&args),
         Command::Ls(args) => ls::run(&args),
         Command::Port(args) => port::run(&args),
+        Command::Top(args) => top::run(&args),
         Command::Props(cmd) => props::run(cmd),
         Command::Sysfs(args) => sysfs::run(&args),
         Command::Trace(cmd) => trace::run(cmd),
