@@ -160,7 +160,8 @@ pub struct Model {
     /// Previous sample per interface: host uptime and counters.
     prev: HashMap<String, (f64, NetIfInfo)>,
     rates: HashMap<String, IfRates>,
-    samples: u64,
+    /// Whether the status line tells how to quit (not in a text frame).
+    keys_hint: bool,
 }
 
 impl Model {
@@ -174,7 +175,7 @@ impl Model {
             last_ok: None,
             prev: HashMap::new(),
             rates: HashMap::new(),
-            samples: 0,
+            keys_hint: true,
         }
     }
 
@@ -209,7 +210,6 @@ impl Model {
                 self.snap = Some(s);
                 self.error = None;
                 self.last_ok = Some(now);
-                self.samples += 1;
             }
             Err(e) => {
                 self.error = Some(e);
@@ -438,8 +438,8 @@ fn interfaces_table(m: &Model) -> (Table<'static>, u16) {
     let t = Table::new(
         rows,
         [
-            Constraint::Min(12),
-            Constraint::Min(8),
+            Constraint::Length(15),
+            Constraint::Fill(1),
             Constraint::Length(17),
             Constraint::Length(5),
             Constraint::Length(7),
@@ -510,7 +510,7 @@ fn errors_table(m: &Model) -> (Table<'static>, u16) {
     let n = rows.len();
     let t = Table::new(
         rows,
-        [Constraint::Min(12), Constraint::Length(9)]
+        [Constraint::Length(15), Constraint::Length(9)]
             .into_iter()
             .chain(std::iter::repeat_n(Constraint::Length(9), 8)),
     )
@@ -574,7 +574,7 @@ fn header(m: &Model, now: Instant) -> Paragraph<'static> {
                 .last_ok
                 .map(|t| {
                     format!(
-                        " (last answer {:.0} s ago)",
+                        ", last answer {:.0} s ago",
                         now.duration_since(t).as_secs_f64()
                     )
                 })
@@ -584,13 +584,14 @@ fn header(m: &Model, now: Instant) -> Paragraph<'static> {
                     "host not reachable",
                     Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
                 ),
-                Span::raw(format!(": {e}; retrying every {} s{seen}", m.interval)),
+                Span::raw(format!(" (retrying every {} s{seen}): {e}", m.interval)),
             ])
         }
         None if m.snap.is_none() => Line::from("waiting for the host ..."),
         None => Line::from(format!(
-            "sample every {} s  (rates from the last two samples)   q: quit",
-            m.interval
+            "sample every {} s  (rates from the last two samples){}",
+            m.interval,
+            if m.keys_hint { "   q: quit" } else { "" }
         )),
     };
     Paragraph::new(vec![Line::from(title).style(header_style()), status])
@@ -748,6 +749,7 @@ pub fn run(args: &TopArgs) -> anyhow::Result<ExitCode> {
 
 fn once(args: &TopArgs, target: &Target) -> anyhow::Result<ExitCode> {
     let mut m = Model::new(&target.label, args.interval);
+    m.keys_hint = false;
     let first = match target.fetch() {
         Ok(s) => s,
         Err(e) => {
