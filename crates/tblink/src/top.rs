@@ -335,7 +335,7 @@ fn height(rows: usize) -> u16 {
     u16::try_from(rows).unwrap_or(u16::MAX).saturating_add(3)
 }
 
-fn peers_table(s: Option<&Snapshot>) -> (Table<'static>, u16) {
+fn peers_table(s: Option<&Snapshot>, wide: bool) -> (Table<'static>, u16) {
     let rows: Vec<Row> = s
         .map(|s| {
             s.xdomains()
@@ -382,7 +382,7 @@ fn peers_table(s: Option<&Snapshot>) -> (Table<'static>, u16) {
         [
             Constraint::Length(7),
             Constraint::Fill(1),
-            Constraint::Length(36),
+            Constraint::Length(if wide { 36 } else { 18 }),
             Constraint::Length(10),
             Constraint::Fill(2),
         ],
@@ -395,7 +395,19 @@ fn peers_table(s: Option<&Snapshot>) -> (Table<'static>, u16) {
     (t, height(n))
 }
 
-fn interfaces_table(m: &Model) -> (Table<'static>, u16) {
+/// Narrower than this, the interfaces table leaves out the MAC column and
+/// the peers table shortens UUIDs.
+const WIDE: u16 = 118;
+
+/// `v` without its element `i` when `drop` is set.
+fn without<T>(mut v: Vec<T>, i: usize, drop: bool) -> Vec<T> {
+    if drop && i < v.len() {
+        v.remove(i);
+    }
+    v
+}
+
+fn interfaces_table(m: &Model, wide: bool) -> (Table<'static>, u16) {
     let s = m.snap.as_ref();
     let rows: Vec<Row> = s
         .map(|s| {
@@ -408,7 +420,7 @@ fn interfaces_table(m: &Model) -> (Table<'static>, u16) {
                     let login = login_state(s, n);
                     let on = Style::new().fg(Color::Green);
                     let off = Style::new().fg(Color::Red);
-                    Row::new(vec![
+                    let cells = vec![
                         Cell::from(n.ifname.clone()),
                         Cell::from(peer_name(s, &n.peer_uuid)),
                         Cell::from(n.mac.clone()),
@@ -423,7 +435,8 @@ fn interfaces_table(m: &Model) -> (Table<'static>, u16) {
                         Cell::from(num(r.map(|r| r.tx_pps))),
                         Cell::from(bits(r.map(|r| r.rx_bps))),
                         Cell::from(num(r.map(|r| r.rx_pps))),
-                    ])
+                    ];
+                    Row::new(without(cells, 2, !wide))
                 })
                 .collect()
         })
@@ -437,32 +450,40 @@ fn interfaces_table(m: &Model) -> (Table<'static>, u16) {
     let n = rows.len();
     let t = Table::new(
         rows,
-        [
-            Constraint::Length(15),
-            Constraint::Fill(1),
-            Constraint::Length(17),
-            Constraint::Length(5),
-            Constraint::Length(7),
-            Constraint::Length(10),
-            Constraint::Length(12),
-            Constraint::Length(8),
-            Constraint::Length(12),
-            Constraint::Length(8),
-        ],
+        without(
+            vec![
+                Constraint::Length(15),
+                Constraint::Fill(1),
+                Constraint::Length(17),
+                Constraint::Length(5),
+                Constraint::Length(7),
+                Constraint::Length(10),
+                Constraint::Length(12),
+                Constraint::Length(8),
+                Constraint::Length(12),
+                Constraint::Length(8),
+            ],
+            2,
+            !wide,
+        ),
     )
     .header(
-        Row::new(vec![
-            "Interface",
-            "Peer",
-            "MAC",
-            "MTU",
-            "Carrier",
-            "Login",
-            "TX",
-            "TX pkt/s",
-            "RX",
-            "RX pkt/s",
-        ])
+        Row::new(without(
+            vec![
+                "Interface",
+                "Peer",
+                "MAC",
+                "MTU",
+                "Carrier",
+                "Login",
+                "TX",
+                "TX pkt/s",
+                "RX",
+                "RX pkt/s",
+            ],
+            2,
+            !wide,
+        ))
         .style(header_style()),
     )
     .block(boxed("Interfaces"));
@@ -510,9 +531,9 @@ fn errors_table(m: &Model) -> (Table<'static>, u16) {
     let n = rows.len();
     let t = Table::new(
         rows,
-        [Constraint::Length(15), Constraint::Length(9)]
-            .into_iter()
-            .chain(std::iter::repeat_n(Constraint::Length(9), 8)),
+        std::iter::once(Constraint::Length(15))
+            .chain(std::iter::repeat_n(Constraint::Length(8), 8))
+            .chain(std::iter::once(Constraint::Length(9))),
     )
     .header(
         Row::new(vec![
@@ -615,8 +636,8 @@ fn fixed_heights(m: &Model) -> [u16; 5] {
     [
         2,
         ports_table(s).1,
-        peers_table(s).1,
-        interfaces_table(m).1,
+        peers_table(s, true).1,
+        interfaces_table(m, true).1,
         errors_table(m).1,
     ]
 }
@@ -637,8 +658,9 @@ pub fn render(m: &Model, now: Instant, area: Rect, buf: &mut Buffer, max_events:
     .areas(area);
     header(m, now).render(a0, buf);
     ports_table(s).0.render(a1, buf);
-    peers_table(s).0.render(a2, buf);
-    interfaces_table(m).0.render(a3, buf);
+    let wide = area.width >= WIDE;
+    peers_table(s, wide).0.render(a2, buf);
+    interfaces_table(m, wide).0.render(a3, buf);
     errors_table(m).0.render(a4, buf);
     let room = usize::from(a5.height.saturating_sub(2));
     events(s, room.min(max_events)).render(a5, buf);
@@ -1048,6 +1070,24 @@ mod tests {
         );
         let s = screen(&m, t0 + Duration::from_secs(6), 120, 30);
         assert!(!s.contains("not reachable"), "{s}");
+    }
+
+    #[test]
+    fn narrow_screen_keeps_peer_and_rates() {
+        let t0 = Instant::now();
+        let mut m = Model::new("alice", 1.0);
+        m.update(Ok(snap(10.0, iface(0, 0, 0, 0))), t0);
+        m.update(Ok(snap(11.0, iface(125_000_000, 1, 0, 0))), t0);
+        let s = screen(&m, t0, 100, 40);
+        let i = row(&s, "thunderbolt0");
+        assert!(i.contains("bob") && i.contains("1.00 Gbit/s"), "{i}");
+        assert!(!i.contains("02:aa:bb"), "{i}");
+        assert!(row(&s, "0-1 ").contains("network (thunderbolt-net)"), "{s}");
+        let wide = screen(&m, t0, WIDE, 40);
+        assert!(
+            row(&wide, "thunderbolt0").contains("02:aa:bb:cc:dd:ee"),
+            "{wide}"
+        );
     }
 
     #[test]
