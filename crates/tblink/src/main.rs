@@ -2,6 +2,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod capture;
 mod demo;
 mod host;
 mod ls;
@@ -37,6 +38,9 @@ enum Command {
     /// Unplug or plug the cable of a running host's port.
     #[command(long_about = port::LONG_ABOUT)]
     Port(port::PortArgs),
+    /// Record a running host's cable traffic (control packets, Ethernet frames) into a pcapng file.
+    #[command(long_about = capture::LONG_ABOUT)]
+    Capture(capture::CaptureArgs),
     /// Decode and encode XDomain property blocks.
     #[command(subcommand)]
     Props(props::PropsCmd),
@@ -62,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Command::TcpTest(args) => demo::tcp_test(&args),
         Command::Ls(args) => ls::run(&args),
         Command::Port(args) => port::run(&args),
+        Command::Capture(args) => capture::run(&args),
         Command::Props(cmd) => props::run(cmd),
         Command::Sysfs(args) => sysfs::run(&args),
         Command::Trace(cmd) => trace::run(cmd),
