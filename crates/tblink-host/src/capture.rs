@@ -189,7 +189,10 @@ impl CaptureHub {
         };
         let Ok(subs) = self.subs.lock() else { return };
         let t_ns = now_ns();
-        for s in subs.iter().filter(|s| s.adapter.is_none_or(|a| a == adapter)) {
+        for s in subs
+            .iter()
+            .filter(|s| s.adapter.is_none_or(|a| a == adapter))
+        {
             let rec = TapRecord {
                 t_ns,
                 adapter,
@@ -751,10 +754,7 @@ mod tests {
             },
             bytes,
         };
-        assert_eq!(
-            conv.push(rec(data_frame(0, 2, 9, &frame[..4084]), 8)),
-            None
-        );
+        assert_eq!(conv.push(rec(data_frame(0, 2, 9, &frame[..4084]), 8)), None);
         // Another path in between does not disturb the first.
         assert_eq!(conv.push(rec(vec![1, 2, 3], 9)), None);
         let out = conv.push(rec(data_frame(1, 2, 9, &frame[4084..]), 8));

@@ -358,7 +358,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
                 break;
             }
             Polled::Line(l) => {
-                if !args.count.is_some_and(|n| out.written().total() >= n) {
+                if args.count.is_none_or(|n| out.written().total() < n) {
                     out.write_line(&l)?;
                 }
             }
@@ -460,7 +460,13 @@ mod tests {
     #[test]
     fn file_starts_with_section_and_interface_blocks() {
         let (bytes, w) = write_sample();
-        assert_eq!(w, Written { control: 2, ethernet: 1 });
+        assert_eq!(
+            w,
+            Written {
+                control: 2,
+                ethernet: 1
+            }
+        );
         // Section header block: type, then the little-endian byte-order magic.
         assert_eq!(bytes[0..4], [0x0a, 0x0d, 0x0d, 0x0a]);
         assert_eq!(bytes[8..12], [0x4d, 0x3c, 0x2b, 0x1a]);
@@ -493,7 +499,10 @@ mod tests {
             unreachable!()
         };
         assert_eq!(ctl.linktype, DataLink::USER0);
-        assert!(ctl.options.contains(&InterfaceDescriptionOption::IfTsResol(9)));
+        assert!(
+            ctl.options
+                .contains(&InterfaceDescriptionOption::IfTsResol(9))
+        );
         let Block::InterfaceDescription(eth) = &blocks[2] else {
             unreachable!()
         };
@@ -544,11 +553,15 @@ mod tests {
         let c = csum(&icmp);
         icmp[2..4].copy_from_slice(&c.to_be_bytes());
         let total = (20 + icmp.len()) as u16;
-        let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 1, 0, 0, 10, 77, 0, 1, 10, 77, 0, 2];
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 1, 0, 0, 10, 77, 0, 1, 10, 77, 0, 2,
+        ];
         ip[2..4].copy_from_slice(&total.to_be_bytes());
         let c = csum(&ip);
         ip[10..12].copy_from_slice(&c.to_be_bytes());
-        let mut eth = vec![0x02, 0x47, 0x3e, 0x1b, 0xf5, 0x87, 0x02, 0xf1, 0x37, 0xdd, 0x4c, 0x2b];
+        let mut eth = vec![
+            0x02, 0x47, 0x3e, 0x1b, 0xf5, 0x87, 0x02, 0xf1, 0x37, 0xdd, 0x4c, 0x2b,
+        ];
         eth.extend_from_slice(&[0x08, 0x00]);
         eth.extend_from_slice(&ip);
         eth.extend_from_slice(&icmp);
@@ -568,10 +581,22 @@ mod tests {
         logout_bad[n - 1] ^= 0x01;
         let v = vec![
             // 01 §9.1 READ request
-            ctl(Direction::Tx, 1, "00 00 00 00 00 00 00 01 04 00 20 00 17 d8 08 00"),
+            ctl(
+                Direction::Tx,
+                1,
+                "00 00 00 00 00 00 00 01 04 00 20 00 17 d8 08 00",
+            ),
             // 01 §9.3 hot-plug EVENT and its acknowledgement
-            ctl(Direction::Rx, 5, "80 00 00 00 00 00 00 00 00 00 00 03 f1 7e 86 31"),
-            ctl(Direction::Tx, 3, "00 00 00 00 00 00 00 00 80 00 03 07 99 ed b0 10"),
+            ctl(
+                Direction::Rx,
+                5,
+                "80 00 00 00 00 00 00 00 00 00 00 03 f1 7e 86 31",
+            ),
+            ctl(
+                Direction::Tx,
+                3,
+                "00 00 00 00 00 00 00 00 80 00 03 07 99 ed b0 10",
+            ),
             // 02 §11.1 UUID_REQUEST
             ctl(
                 Direction::Tx,

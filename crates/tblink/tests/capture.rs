@@ -188,10 +188,7 @@ fn capture_records_discovery_until_sigint() {
     // Properties read both ways (§4.3-4.4).
     assert!(has(1, 6, 3) && has(0, 7, 4) && has(0, 6, 3) && has(1, 7, 4));
     // Bob's UUID response carries bob's UUID in wire order (Rule 2).
-    let resp = seen
-        .iter()
-        .find(|s| (s.0, s.1, s.2) == (0, 7, 2))
-        .unwrap();
+    let resp = seen.iter().find(|s| (s.0, s.1, s.2) == (0, 7, 2)).unwrap();
     assert_eq!(
         resp.3[32..48],
         WireUuid::from_uuid(&uuid_from_name("bob")).0
