@@ -330,7 +330,12 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         client.message()
     );
     let started = Instant::now();
-    let deadline = args.seconds.map(|s| started + Duration::from_secs_f64(s));
+    // A limit too far away to represent is no limit.
+    let deadline = args.seconds.and_then(|s| {
+        Duration::try_from_secs_f64(s)
+            .ok()
+            .and_then(|d| started.checked_add(d))
+    });
     let mut stop_sent: Option<Instant> = None;
     let mut end = None;
     let mut closed = false;
