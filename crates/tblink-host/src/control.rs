@@ -2,7 +2,9 @@
 //! speaking line-delimited JSON, one response line per request line.
 //!
 //! Requests: `{"cmd":"status"}` and
-//! `{"cmd":"port","adapter":1,"action":"unplug"}` (or `"plug"`).
+//! `{"cmd":"port","adapter":1,"action":"unplug"}` (or `"plug"`), and
+//! `{"cmd":"capture","adapter":1}`, which turns the connection into a
+//! stream of captured packets ([`crate::capture`]).
 //! Responses: `{"ok":true,"status":{…}}`, `{"ok":true,"message":"…"}` or
 //! `{"ok":false,"error":"…"}`.
 //!
@@ -44,6 +46,13 @@ pub enum Request {
         adapter: u8,
         /// What to do.
         action: PortAction,
+    },
+    /// Stream the traffic of a port (every port without `adapter`); see
+    /// [`crate::capture`].
+    Capture {
+        /// Lane adapter number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        adapter: Option<u8>,
     },
 }
 

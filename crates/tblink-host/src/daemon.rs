@@ -14,6 +14,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::capture::{self, CaptureHub};
 use crate::control::{ControlSocket, PortAction, Request, Response, read_line};
 use crate::runtime::Runtime;
 use crate::snapshot::Snapshot;
@@ -37,6 +38,7 @@ pub fn serve(
     let shared = Arc::new(Mutex::new(rt.snapshot()));
     let (tx, rx) = mpsc::channel::<Command>();
     let stop = Arc::new(AtomicBool::new(false));
+    let hub = rt.capture_hub();
     let server = match control {
         Some(sock) => {
             tracing::info!(path = %sock.path().display(), "control socket ready");
@@ -44,7 +46,7 @@ pub fn serve(
             Some(
                 std::thread::Builder::new()
                     .name("tblink-control".into())
-                    .spawn(move || control_thread(sock, shared, tx, stop))?,
+                    .spawn(move || control_thread(sock, shared, tx, stop, hub))?,
             )
         }
         None => None,
@@ -117,6 +119,7 @@ fn control_thread(
     shared: Arc<Mutex<Snapshot>>,
     tx: Sender<Command>,
     stop: Arc<AtomicBool>,
+    hub: Arc<CaptureHub>,
 ) {
     if let Err(e) = sock.listener().set_nonblocking(true) {
         tracing::error!("control socket: {e}");
@@ -136,10 +139,11 @@ fn control_thread(
         match sock.listener().accept() {
             Ok((s, _)) => {
                 let (shared, tx, stop) = (shared.clone(), tx.clone(), stop.clone());
+                let hub = hub.clone();
                 let spawned = std::thread::Builder::new()
                     .name("tblink-client".into())
                     .spawn(move || {
-                        if let Err(e) = client(s, &shared, &tx, &stop) {
+                        if let Err(e) = client(s, &shared, &tx, &stop, &hub) {
                             tracing::debug!("control client: {e}");
                         }
                     });
@@ -159,6 +163,7 @@ fn client(
     shared: &Mutex<Snapshot>,
     tx: &Sender<Command>,
     stop: &AtomicBool,
+    hub: &Arc<CaptureHub>,
 ) -> std::io::Result<()> {
     s.set_nonblocking(false)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -171,6 +176,22 @@ fn client(
         }
         let resp = match serde_json::from_str::<Request>(&line) {
             Err(e) => Response::error(format!("bad request: {e}")),
+            Ok(Request::Capture { adapter }) => match capture_check(shared, adapter) {
+                Err(e) => Response::error(e),
+                Ok(what) => {
+                    // Subscribe before answering: nothing after the answer
+                    // is missed.
+                    let sub = hub.subscribe(adapter, capture::QUEUE);
+                    let mut out = serde_json::to_string(&Response::done(what))
+                        .unwrap_or_else(|_| r#"{"ok":true}"#.to_string());
+                    out.push('\n');
+                    w.write_all(out.as_bytes())?;
+                    tracing::info!(?adapter, "capture started");
+                    let res = capture::stream(sub, &mut r, w, stop);
+                    tracing::info!(?adapter, "capture stopped");
+                    return res;
+                }
+            },
             Ok(Request::Status) => match shared.lock() {
                 Ok(g) => Response {
                     ok: true,
@@ -199,4 +220,17 @@ fn client(
         w.write_all(out.as_bytes())?;
     }
     Ok(())
+}
+
+/// Whether a capture of `adapter` can start; what it captures.
+fn capture_check(shared: &Mutex<Snapshot>, adapter: Option<u8>) -> Result<String, String> {
+    let Ok(g) = shared.lock() else {
+        return Err("status unavailable".into());
+    };
+    let ports: Vec<String> = g.ports.iter().map(|p| p.adapter.to_string()).collect();
+    match adapter {
+        None => Ok(format!("capturing every port ({})", ports.join(", "))),
+        Some(a) if g.ports.iter().any(|p| p.adapter == a) => Ok(format!("capturing port {a}")),
+        Some(a) => Err(format!("no port {a} (adapters: {})", ports.join(", "))),
+    }
 }

@@ -5,6 +5,7 @@
 //! | [`runtime`] | [`Runtime`]: emulated controller + ring 0 + discovery stack + drivers, one event loop |
 //! | [`port`] | `--port` specifications and cable sources (shared memory, UDP, handed-in cables) |
 //! | [`control`] | the control socket: path rules, binding, line-delimited JSON requests |
+//! | [`capture`] | taps on every port's cable, the streaming `capture` request and its client |
 //! | [`daemon`] | [`daemon::serve`]: the loop, the control thread, graceful shutdown |
 //! | [`snapshot`] | what `tblink ls` shows |
 //! | `net` | ThunderboltIP: the `network` driver, one TAP interface and data path per peer |
@@ -20,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod capture;
 pub mod control;
 pub mod daemon;
 #[cfg(target_os = "linux")]

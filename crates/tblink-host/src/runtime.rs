@@ -38,6 +38,7 @@ use tblink_wire::ctl::{
 use tblink_wire::uuid::Uuid;
 use tblink_wire::xdomain::Seq;
 
+use crate::capture::{CaptureHub, Direction, Tap};
 use crate::port::CableSource;
 use crate::snapshot::{
     LocalServiceInfo, PortInfo, PortLink, RingInfo, RingsInfo, ServiceInfo, Snapshot, StackInfo,
@@ -191,9 +192,14 @@ const TIMELINE: usize = 256;
 /// damaged packet detectably damaged, so the discovery stack would drop it
 /// too; this only moves the drop earlier and names its cause.)
 #[derive(Debug)]
+///
+/// It also holds the port's capture [`Tap`]: every control packet and
+/// data frame sent or received on the port passes here (see
+/// [`crate::capture`]).
 struct CrcChecked {
     inner: Box<dyn Cable>,
     drops: Arc<AtomicU64>,
+    tap: Tap,
 }
 
 fn control_crc_ok(pdf: Pdf, bytes: &[u8]) -> bool {
@@ -210,19 +216,30 @@ impl Cable for CrcChecked {
         self.inner.poll_link()
     }
     fn try_send(&mut self, pkt: &Packet<'_>) -> bool {
-        self.inner.try_send(pkt)
+        let sent = self.inner.try_send(pkt);
+        if sent {
+            self.tap.packet(Direction::Tx, pkt);
+        }
+        sent
     }
     fn flush(&mut self) {
         self.inner.flush()
     }
     fn recv(&mut self, max: usize, f: &mut dyn FnMut(Packet<'_>) -> bool) -> usize {
-        let drops = &self.drops;
+        let (drops, tap) = (&self.drops, &self.tap);
         self.inner.recv(max, &mut |p| match p {
             Packet::Control { pdf, bytes } if !control_crc_ok(pdf, bytes) => {
+                tap.packet(Direction::Rx, &p);
                 drops.fetch_add(1, Ordering::Relaxed);
                 true
             }
-            p => f(p),
+            p => {
+                let taken = f(p);
+                if taken {
+                    tap.packet(Direction::Rx, &p);
+                }
+                taken
+            }
         })
     }
     fn prepare_wait(&mut self, want_send: bool) -> bool {
@@ -262,6 +279,8 @@ pub struct Runtime {
     extensions: Vec<Box<dyn Extension>>,
     hotplug_events: u64,
     crc_drops: Arc<AtomicU64>,
+    /// Where the ports' capture taps publish.
+    capture: Arc<CaptureHub>,
     /// Local services published on behalf of a driver: (key, driver index).
     published: Vec<(String, usize)>,
     timeline: VecDeque<TimelineEntry>,
@@ -330,6 +349,7 @@ impl Runtime {
             extensions: Vec::new(),
             hotplug_events: 0,
             crc_drops: Arc::new(AtomicU64::new(0)),
+            capture: Arc::new(CaptureHub::default()),
             published: Vec::new(),
             timeline: VecDeque::new(),
             last_busy: std::time::Instant::now(),
@@ -351,6 +371,12 @@ impl Runtime {
     /// The discovery stack, mutably (drain nothing from it: the loop does).
     pub fn host_mut(&mut self) -> &mut Host {
         &mut self.host
+    }
+
+    /// The capture hub every port's cable is tapped into (see
+    /// [`crate::capture`]).
+    pub fn capture_hub(&self) -> Arc<CaptureHub> {
+        self.capture.clone()
     }
 
     /// The emulated controller.
@@ -461,6 +487,7 @@ impl Runtime {
         let cable = CrcChecked {
             inner: cable,
             drops: self.crc_drops.clone(),
+            tap: Tap::new(self.capture.clone(), p.adapter),
         };
         self.nhi.attach(p.adapter, cable)?;
         p.plugged = true;

@@ -2,6 +2,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod capture;
 mod demo;
 mod host;
 mod ls;
@@ -41,6 +42,9 @@ enum Command {
     /// Unplug or plug the cable of a running host's port.
     #[command(long_about = port::LONG_ABOUT)]
     Port(port::PortArgs),
+    /// Record a running host's cable traffic (control packets, Ethernet frames) into a pcapng file.
+    #[command(long_about = capture::LONG_ABOUT)]
+    Capture(capture::CaptureArgs),
     /// Decode and encode XDomain property blocks.
     #[command(subcommand)]
     Props(props::PropsCmd),
@@ -67,6 +71,7 @@ fn main() -> std::process::ExitCode {
         Command::Ls(args) => ls::run(&args),
         Command::Port(args) => port::run(&args),
         Command::Top(args) => top::run(&args),
+        Command::Capture(args) => capture::run(&args),
         Command::Props(cmd) => props::run(cmd),
         Command::Sysfs(args) => sysfs::run(&args),
         Command::Trace(cmd) => trace::run(cmd),

@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# `tblink capture` and the Wireshark dissector, end to end:
+#   * the dissector decodes the spec's worked examples (tools/wireshark/
+#     testdata/spec-vectors.pcapng) to the values the spec gives;
+#   * two `tblink host --net` processes in two network namespaces over a
+#     shared-memory cable; a capture on alice starts before the link comes
+#     up, ping crosses the link, Ctrl-C (SIGINT) stops the capture;
+#   * tshark with tools/wireshark/tblink.lua decodes the XDomain exchange
+#     (UUIDs in canonical form, matching `tblink ls`), the ThunderboltIP
+#     LOGIN/LOGIN_RESPONSE, every CRC as correct, and the ICMP echo
+#     requests and replies as IP in the Ethernet frames;
+#   * --count and --seconds stop by themselves; a host that is not running
+#     and an unknown port are refused with exit status 2 and 1.
+#
+# Usage: tests/netns/capture.sh [path/to/tblink]   (default target/debug/tblink)
+# Needs root, /dev/net/tun, ip, ping and tshark; prints "skipped: …" and
+# exits 0 only when not root.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BIN=${1:-${TBLINK:-target/debug/tblink}}
+BIN=$(readlink -f "$BIN")
+LUA=$(readlink -f tools/wireshark/tblink.lua)
+VECTORS=tools/wireshark/testdata/spec-vectors.pcapng
+if [ "$(id -u)" != 0 ]; then
+    echo "skipped: netns capture test needs root"
+    exit 0
+fi
+for c in ip ping tshark; do
+    command -v "$c" >/dev/null 2>&1 || { echo "FAIL: $c not installed"; exit 1; }
+done
+[ -c /dev/net/tun ] || { echo "FAIL: no /dev/net/tun"; exit 1; }
+[ -x "$BIN" ] || { echo "FAIL: no tblink binary at $BIN"; exit 1; }
+
+NS_A=tbc-a-$$
+NS_B=tbc-b-$$
+DIR=$(mktemp -d /tmp/tblink-capture.XXXXXX)
+CABLE=$DIR/cable.sock
+PCAP=$DIR/alice.pcapng
+PID_A=
+PID_B=
+PID_C=
+OK=0
+IF=thunderbolt0
+PASSED=0
+
+cleanup() {
+    for p in $PID_C $PID_A $PID_B; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in $PID_C $PID_A $PID_B; do
+        wait "$p" 2>/dev/null || true
+    done
+    for ns in "$NS_A" "$NS_B"; do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    if [ "$OK" != 1 ]; then
+        for f in "$DIR"/*.log "$DIR"/*.txt; do
+            [ -f "$f" ] || continue
+            echo "---- $f"
+            tail -n 40 "$f"
+        done
+    fi
+    [ "$OK" = 1 ] && rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*"
+    exit 1
+}
+
+pass() {
+    echo "ok: $*"
+    PASSED=$((PASSED + 1))
+}
+
+# until_ok SECONDS WHAT CMD...: poll CMD every 10 ms.
+until_ok() {
+    local limit=$1 what=$2 start
+    shift 2
+    start=$(date +%s%N)
+    until "$@"; do
+        [ $((($(date +%s%N) - start) / 1000000)) -lt $((limit * 1000)) ] ||
+            fail "$what: not within ${limit} s"
+        sleep 0.01
+    done
+}
+
+# tshark's one-line summary of FILE with the dissector (stderr dropped: it
+# warns about running as root).
+summary() { tshark -r "$1" -X "lua_script:$LUA" 2>/dev/null; }
+verbose() { tshark -r "$1" -X "lua_script:$LUA" -V 2>/dev/null; }
+
+# expect TEXTFILE WHAT PATTERN: the file has a line matching PATTERN.
+expect() {
+    grep -Eq -- "$3" "$1" || fail "$2: no line matching /$3/ in $1"
+}
+
+# ---- the dissector on the spec's worked examples
+summary "$VECTORS" >"$DIR/vectors.txt"
+verbose "$VECTORS" >"$DIR/vectors-v.txt"
+V=$DIR/vectors-v.txt
+expect "$DIR/vectors.txt" "01 §9.1" '-> READ route 0x1 SWITCH offset 0 length 1$'
+expect "$DIR/vectors.txt" "01 §9.3" '<- EVENT route 0x0 adapter 3 plugged$'
+expect "$DIR/vectors.txt" "01 §9.3 ack" '-> ERROR route 0x0 ACK_PLUG_EVENT port 3$'
+expect "$DIR/vectors.txt" "02 §11.1" 'XDOMAIN_REQ route 0x1 sn 2: XDomain UUID_REQUEST$'
+expect "$DIR/vectors.txt" "02 §11.2" 'XDomain UUID_RESPONSE uuid 3d2b1a8c-5f4e-0000-ffff-ffffffffffff route 0x3$'
+expect "$DIR/vectors.txt" "02 §11.6" 'XDomain PROPERTIES_RESPONSE offset 45/57, 12 dwords, generation 0x5a3c9e17$'
+expect "$DIR/vectors.txt" "02 §11.8" 'XDomain ERROR_RESPONSE NOT_SUPPORTED$'
+expect "$DIR/vectors.txt" "06 §16.1" 'ThunderboltIP LOGIN command_id 1 transmit_path 8$'
+expect "$DIR/vectors.txt" "06 §16.2" 'ThunderboltIP LOGIN_RESPONSE command_id 1 status 0$'
+expect "$DIR/vectors.txt" "06 §16.3" 'ThunderboltIP LOGOUT command_id 5$'
+expect "$DIR/vectors.txt" "06 §16.3" 'ThunderboltIP STATUS command_id 2 status 0$'
+expect "$DIR/vectors.txt" "Ethernet frame" 'ICMP .*Echo \(ping\) request'
+expect "$V" "02 §11.3 src_uuid" 'Source UUID: 44332211-8877-6655-ccbb-aa9900ffeedd'
+expect "$V" "02 §11.3 dst_uuid" 'Destination UUID: 3d2b1a8c-5f4e-0000-ffff-ffffffffffff'
+expect "$V" "06 §16.1 initiator" 'Initiator UUID: 4a7e2c1d-93b5-4f60-8d21-c0ffee123456'
+expect "$V" "06 §16.1 target" 'Target UUID: 0b5e8f3a-7c2d-4e19-a6b4-5d3c2b1a0f9e'
+expect "$V" "06 §16.2 MAC" 'Receiver MAC: 12:08:73:8e:7d:d9'
+expect "$V" "protocol UUID" 'Protocol UUID: 798f589e-3616-8a47-97c6-5664a920c8dd'
+good=$(grep -c 'CRC-32C: 0x[0-9a-f]* \[correct\]' "$V" || true)
+bad=$(grep -c 'CRC-32C: 0x[0-9a-f]* \[incorrect' "$V" || true)
+[ "$good" = 12 ] && [ "$bad" = 1 ] || fail "spec vectors: $good correct and $bad incorrect CRCs (want 12 and 1)"
+pass "dissector decodes the spec's worked examples (UUIDs, MAC, CRCs: 12 correct, the damaged one flagged)"
+
+# ---- refusals
+set +e
+"$BIN" capture --control "$DIR/nobody.sock" -w "$DIR/x.pcapng" >"$DIR/refuse.txt" 2>&1
+rc=$?
+set -e
+[ "$rc" = 2 ] || fail "capture of a host that is not running: exit $rc, want 2: $(cat "$DIR/refuse.txt")"
+expect "$DIR/refuse.txt" "not running" 'is not running'
+pass "host not running: exit 2"
+
+ip netns add "$NS_A"
+ip netns add "$NS_B"
+ip -n "$NS_A" link set lo up
+ip -n "$NS_B" link set lo up
+
+ip netns exec "$NS_A" "$BIN" host --name alice --net \
+    --control "$DIR/alice.sock" --port "listen:$CABLE" 2>"$DIR/alice.log" &
+PID_A=$!
+until_ok 5 "alice's control socket" test -S "$DIR/alice.sock"
+
+set +e
+"$BIN" capture --control "$DIR/alice.sock" --port 9 -w "$DIR/x.pcapng" >"$DIR/refuse.txt" 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "capture of port 9: exit $rc, want 1: $(cat "$DIR/refuse.txt")"
+expect "$DIR/refuse.txt" "unknown port" 'no port 9 \(adapters: 1\)'
+pass "unknown port: exit 1 ($(head -n 1 "$DIR/refuse.txt"))"
+
+# ---- capture on alice from before the link comes up
+"$BIN" capture --control "$DIR/alice.sock" --port 1 -w "$PCAP" 2>"$DIR/capture.log" &
+PID_C=$!
+until_ok 5 "capture started" grep -q 'capturing port 1' "$DIR/capture.log"
+
+ip netns exec "$NS_B" "$BIN" host --name bob --net \
+    --control "$DIR/bob.sock" --port "connect:$CABLE" 2>"$DIR/bob.log" &
+PID_B=$!
+exists_both() {
+    ip -n "$NS_A" link show dev "$IF" >/dev/null 2>&1 &&
+        ip -n "$NS_B" link show dev "$IF" >/dev/null 2>&1
+}
+until_ok 15 "both interfaces" exists_both
+ip -n "$NS_A" addr add 10.77.0.1/24 dev "$IF"
+ip -n "$NS_B" addr add 10.77.0.2/24 dev "$IF"
+ip -n "$NS_A" link set "$IF" up
+ip -n "$NS_B" link set "$IF" up
+carrier_on() { ip -n "$1" -j link show dev "$IF" | grep -q '"LOWER_UP"'; }
+until_ok 5 "carriers on" carrier_on "$NS_A"
+until_ok 5 "carriers on" carrier_on "$NS_B"
+ping_out=$(ip netns exec "$NS_A" ping -c 5 -i 0.05 -W 1 10.77.0.2 2>&1) || fail "ping: $ping_out"
+grep -q ' 0% packet loss' <<<"$ping_out" || fail "ping loss: $ping_out"
+pass "link up, ping -c 5 across with 0% loss while capturing"
+
+# Ctrl-C: the file is completed with everything captured so far.
+kill -INT "$PID_C"
+set +e
+wait "$PID_C"
+rc=$?
+set -e
+PID_C=
+[ "$rc" = 0 ] || fail "capture after SIGINT: exit $rc: $(cat "$DIR/capture.log")"
+expect "$DIR/capture.log" "capture summary" ' 0 dropped by the host'
+pass "SIGINT stops the capture cleanly: $(grep 'packets (' "$DIR/capture.log" | sed 's/^tblink capture: //')"
+
+# The host's own UUID: the top-level "uuid" of `tblink ls --json`.
+host_uuid() {
+    "$BIN" ls --control "$DIR/$1.sock" --json >"$DIR/$1-ls.json" || fail "tblink ls $1"
+    sed -n 's/^  "uuid": "\([0-9a-f-]*\)",$/\1/p' "$DIR/$1-ls.json"
+}
+BOB_UUID=$(host_uuid bob)
+ALICE_UUID=$(host_uuid alice)
+[ -n "$BOB_UUID" ] && [ -n "$ALICE_UUID" ] || fail "no UUIDs from tblink ls"
+
+S=$DIR/summary.txt
+summary "$PCAP" >"$S"
+verbose "$PCAP" >"$DIR/verbose.txt"
+expect "$S" "UUID request sent" '-> XDOMAIN_REQ route 0x1 sn [0-3]: XDomain UUID_REQUEST$'
+expect "$S" "UUID request received" '<- XDOMAIN_REQ route 0x1 sn [0-3]: XDomain UUID_REQUEST$'
+expect "$S" "bob's UUID response" "<- XDOMAIN_RESP .*XDomain UUID_RESPONSE uuid $BOB_UUID route 0x1\$"
+expect "$S" "alice's UUID response" "-> XDOMAIN_RESP .*XDomain UUID_RESPONSE uuid $ALICE_UUID route 0x1\$"
+expect "$S" "properties request" 'XDomain PROPERTIES_REQUEST offset 0$'
+expect "$S" "properties response" 'XDomain PROPERTIES_RESPONSE offset 0/[0-9]+, [0-9]+ dwords, generation 0x[0-9a-f]{8}$'
+expect "$S" "properties changed" 'XDomain PROPERTIES_CHANGED_REQUEST uuid'
+expect "$S" "LOGIN sent" '-> XDOMAIN_RESP .*ThunderboltIP LOGIN command_id [0-9]+ transmit_path [0-9]+$'
+expect "$S" "LOGIN received" '<- XDOMAIN_RESP .*ThunderboltIP LOGIN command_id [0-9]+ transmit_path [0-9]+$'
+expect "$S" "LOGIN_RESPONSE" 'ThunderboltIP LOGIN_RESPONSE command_id [0-9]+ status 0$'
+expect "$DIR/verbose.txt" "login initiator" "Initiator UUID: $ALICE_UUID"
+expect "$DIR/verbose.txt" "login target" "Target UUID: $BOB_UUID"
+if grep -q 'bad CRC' "$S"; then fail "a captured control packet has a bad CRC: $(grep 'bad CRC' "$S" | head -n 3)"; fi
+requests=$(grep -cE '10\.77\.0\.1 → 10\.77\.0\.2 +ICMP .*Echo \(ping\) request' "$S" || true)
+replies=$(grep -cE '10\.77\.0\.2 → 10\.77\.0\.1 +ICMP .*Echo \(ping\) reply' "$S" || true)
+[ "$requests" = 5 ] && [ "$replies" = 5 ] ||
+    fail "want 5 ICMP echo requests and 5 replies decoded as IP, got $requests and $replies"
+ctl=$(grep -c 'TBLINK' "$S" || true)
+pass "tshark + tblink.lua: UUID exchange ($ALICE_UUID ↔ $BOB_UUID), properties, LOGIN decoded; $ctl control packets, all CRCs correct; 5 echo requests and 5 replies as ICMP/IP"
+
+# ---- --count and --seconds stop by themselves
+"$BIN" capture --control "$DIR/alice.sock" -w "$DIR/count.pcapng" --count 4 2>"$DIR/count.log" &
+PID_C=$!
+until_ok 5 "count capture started" grep -q 'capturing' "$DIR/count.log"
+ip netns exec "$NS_A" ping -c 5 -i 0.05 -W 1 10.77.0.2 >/dev/null 2>&1 || fail "ping during --count"
+until_ok 5 "--count 4 capture exits" sh -c "! kill -0 $PID_C 2>/dev/null"
+wait "$PID_C" || fail "--count capture failed: $(cat "$DIR/count.log")"
+PID_C=
+n=$(summary "$DIR/count.pcapng" | wc -l)
+[ "$n" = 4 ] || fail "--count 4 wrote $n packets"
+pass "--count 4: exactly 4 packets"
+
+start=$(date +%s%N)
+"$BIN" capture --control "$DIR/alice.sock" -w "$DIR/secs.pcapng" --seconds 0.5 2>"$DIR/secs.log" ||
+    fail "--seconds capture failed: $(cat "$DIR/secs.log")"
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$ms" -lt 5000 ] || fail "--seconds 0.5 took $ms ms"
+tshark -r "$DIR/secs.pcapng" >/dev/null 2>&1 || fail "--seconds file does not open"
+pass "--seconds 0.5 stopped by itself after $ms ms, file opens"
+
+OK=1
+echo "netns capture: $PASSED passed, 0 failed"
