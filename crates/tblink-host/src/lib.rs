@@ -8,6 +8,7 @@
 //! | [`daemon`] | [`daemon::serve`]: the loop, the control thread, graceful shutdown |
 //! | [`snapshot`] | what `tblink ls` shows |
 //! | `net` | ThunderboltIP: the `network` driver, one TAP interface and data path per peer |
+//! | [`dmatest`] | the `dma_test` service (spec 07): driver, test runs in the loop, control handle |
 //!
 //! Lane adapters are numbered 1, 3, 5, … like the first lane adapter of
 //! each port of a Linux host router; the first XDomain is then `0-1`.
@@ -22,6 +23,7 @@
 
 pub mod control;
 pub mod daemon;
+pub mod dmatest;
 #[cfg(target_os = "linux")]
 pub mod net;
 pub mod port;
