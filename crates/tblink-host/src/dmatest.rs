@@ -477,37 +477,67 @@ pub struct DmaTestHandle {
     shared: Arc<Mutex<Shared>>,
 }
 
-impl DmaTestHandle {
-    fn submit(
-        &self,
-        p: impl FnOnce(Reply) -> Pending,
-        wait: Duration,
-    ) -> Result<DmaTestReport, DmaTestError> {
-        let (tx, rx) = mpsc::channel();
-        {
-            let mut g = self.shared.lock().map_err(|_| DmaTestError::NoAnswer)?;
-            if g.pending.len() >= MAX_PENDING {
-                return Err(DmaTestError::Backlog);
-            }
-            g.pending.push_back(p(tx));
+/// The answer to a request, once the event loop has taken it.
+#[derive(Debug)]
+pub struct Ticket {
+    rx: mpsc::Receiver<Result<DmaTestReport, DmaTestError>>,
+}
+
+impl Ticket {
+    /// The answer if it is there (never blocks).
+    pub fn try_answer(&self) -> Option<Result<DmaTestReport, DmaTestError>> {
+        match self.rx.try_recv() {
+            Ok(r) => Some(r),
+            Err(mpsc::TryRecvError::Empty) => None,
+            Err(mpsc::TryRecvError::Disconnected) => Some(Err(DmaTestError::NoAnswer)),
         }
-        rx.recv_timeout(wait).unwrap_or(Err(DmaTestError::NoAnswer))
     }
 
-    /// Start a run; returns its first report (running, or already failed
-    /// if the rings could not be set up) once the loop has taken it.
+    /// Wait at most `wait` for the answer.
+    pub fn wait(self, wait: Duration) -> Result<DmaTestReport, DmaTestError> {
+        self.rx
+            .recv_timeout(wait)
+            .unwrap_or(Err(DmaTestError::NoAnswer))
+    }
+}
+
+impl DmaTestHandle {
+    fn submit(&self, p: impl FnOnce(Reply) -> Pending) -> Result<Ticket, DmaTestError> {
+        let (tx, rx) = mpsc::channel();
+        let mut g = self.shared.lock().map_err(|_| DmaTestError::NoAnswer)?;
+        if g.pending.len() >= MAX_PENDING {
+            return Err(DmaTestError::Backlog);
+        }
+        g.pending.push_back(p(tx));
+        Ok(Ticket { rx })
+    }
+
+    /// Queue a run for the loop's next turn; the ticket gives its first
+    /// report (running, or already failed if the rings could not be set
+    /// up) or why it was refused.
+    pub fn submit_start(&self, req: DmaTestRequest) -> Result<Ticket, DmaTestError> {
+        req.validate()?;
+        self.submit(|r| Pending::Start(req, r))
+    }
+
+    /// Queue the cancellation of the run in progress on `adapter`; the
+    /// ticket gives its final report.
+    pub fn submit_cancel(&self, adapter: u8) -> Result<Ticket, DmaTestError> {
+        self.submit(|r| Pending::Cancel(adapter, r))
+    }
+
+    /// [`DmaTestHandle::submit_start`] and wait at most `wait` for the loop.
     pub fn start(
         &self,
         req: DmaTestRequest,
         wait: Duration,
     ) -> Result<DmaTestReport, DmaTestError> {
-        req.validate()?;
-        self.submit(|r| Pending::Start(req, r), wait)
+        self.submit_start(req)?.wait(wait)
     }
 
-    /// Cancel the run in progress on `adapter`; returns its final report.
+    /// [`DmaTestHandle::submit_cancel`] and wait at most `wait` for the loop.
     pub fn cancel(&self, adapter: u8, wait: Duration) -> Result<DmaTestReport, DmaTestError> {
-        self.submit(|r| Pending::Cancel(adapter, r), wait)
+        self.submit_cancel(adapter)?.wait(wait)
     }
 
     /// The latest report of a run on `adapter` (running or finished).
@@ -1086,47 +1116,46 @@ impl Extension for DmaTestExtension {
 
     fn poll(&mut self, nhi: &mut dyn HostInterface, host: &mut Host, now: Instant) -> bool {
         let mut busy = self.take_requests(nhi, host, now);
+        let driver = self.driver;
         let mut i = 0;
         while i < self.runs.len() {
-            let driver = self.driver;
             let run = &mut self.runs[i];
             let present = host.xdomain(run.route).is_some()
                 && host.bound_driver(run.route, SERVICE_KEY.as_bytes()) == Some(driver);
-            let ended = if !present {
+            let (moved, ended) = if !present {
                 run.finish(nhi, now, None, Some("the peer went away".into()));
-                true
+                (true, true)
             } else {
                 match run.step(nhi, now) {
-                    Ok(b) => {
-                        busy |= b;
-                        if run.done() {
-                            run.finish(nhi, now, None, None);
-                            true
-                        } else if let Some(why) = run.expired(now) {
+                    Ok(_) if run.done() => {
+                        run.finish(nhi, now, None, None);
+                        (true, true)
+                    }
+                    Ok(moved) => match run.expired(now) {
+                        Some(why) => {
                             run.finish(nhi, now, None, Some(why));
-                            true
-                        } else {
-                            if b {
+                            (true, true)
+                        }
+                        None => {
+                            if moved {
                                 run.refresh(now);
                             }
-                            false
+                            (moved, false)
                         }
-                    }
+                    },
                     Err(e) => {
                         run.finish(nhi, now, Some(TestError::DmaError), Some(e));
-                        true
+                        (true, true)
                     }
                 }
             };
-            if ended || busy {
-                if let Ok(mut g) = self.shared.lock() {
-                    g.put(&self.runs[i].rep);
-                }
+            busy |= moved;
+            if moved && let Ok(mut g) = self.shared.lock() {
+                g.put(&run.rep);
             }
             if ended {
                 let run = self.runs.swap_remove(i);
                 self.ended(now, &run);
-                busy = true;
             } else {
                 i += 1;
             }
