@@ -38,6 +38,10 @@
 //!   bytes 0..2047 ≠ the pattern (pattern errors; optional). Frames carry
 //!   no sequence number (§4), so reordering and duplication cannot be
 //!   told apart: a duplicate is just one more frame.
+//! * E2E flow control on one side's rings outside loopback
+//!   ([`DmaTestRequest::e2e`]): without it a receiver that falls behind
+//!   drops frames (the controller's `rx_dropped_no_desc`), as on
+//!   hardware; `tblink dmatest` turns it on for two tblink hosts.
 //! * Throughput: from the first posted TX frame to the last TX completion
 //!   (sender) and from the first to the last RX completion (receiver);
 //!   bytes = frames × size.
@@ -79,6 +83,9 @@ pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
 /// How long the sender waits for TX completions without progress before
 /// it gives up (spec 07 §3: "wait for all TX completions (with a timeout)").
 pub const TX_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Frames received, and frames posted for sending, per run and turn of
+/// the loop: a run never keeps the loop from discovery and other peers.
+const BUDGET: u32 = 256;
 /// Runs at the same time (one per service).
 const MAX_RUNS: usize = 8;
 /// Requests waiting for the loop.
@@ -195,6 +202,16 @@ pub struct DmaTestRequest {
     /// Check bytes 0..2047 of each received frame against the pattern.
     #[serde(default = "yes")]
     pub check_pattern: bool,
+    /// E2E flow control on this side's rings even when not in loopback
+    /// (extension: Linux uses E2E only in loopback, spec 07 §3). Between
+    /// two tblink hosts both sides set it, so a receiver that falls
+    /// behind holds the sender back instead of dropping frames. Against a
+    /// peer without it nothing breaks: our E2E sender is granted
+    /// unlimited credit, our E2E receiver's credits are ignored. A
+    /// receive-only E2E ring names no TX ring for its credits: the
+    /// emulated controller returns them itself.
+    #[serde(default)]
+    pub e2e: bool,
 }
 
 impl DmaTestRequest {
@@ -211,6 +228,7 @@ impl DmaTestRequest {
             in_hopid: None,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             check_pattern: true,
+            e2e: false,
         }
     }
 
@@ -340,7 +358,7 @@ pub struct DmaTestReport {
     pub out_hopid: Option<u16>,
     /// In HopID used.
     pub in_hopid: Option<u16>,
-    /// E2E flow control on both rings (loopback only).
+    /// E2E flow control on this side's rings (always in loopback).
     pub e2e: bool,
     /// Still running.
     pub running: bool,
@@ -366,6 +384,10 @@ pub struct DmaTestReport {
     pub pattern_errors: u32,
     /// Frames expected but not received (at the end).
     pub missing: u32,
+    /// Frames the RX ring dropped for want of a posted buffer (the
+    /// controller's overflow counter; those frames are among the missing).
+    #[serde(default)]
+    pub rx_dropped_no_desc: u64,
     /// Bytes of completed TX frames.
     pub bytes_sent: u64,
     /// Bytes of received frames.
@@ -675,7 +697,7 @@ impl Run {
             send: req.send,
             receive: req.receive,
             size: req.size,
-            e2e: req.send > 0 && req.receive > 0,
+            e2e: req.e2e || (req.send > 0 && req.receive > 0),
             running: true,
             result: "running".into(),
             error: TestError::NoError.text().into(),
@@ -715,10 +737,10 @@ impl Run {
     /// Rings, HopIDs and paths in spec 07 §3 order, then the RX buffers.
     fn setup(&mut self, nhi: &mut dyn HostInterface) -> Result<(), String> {
         let adapter = self.adapter();
-        let loopback = self.req.send > 0 && self.req.receive > 0;
+        let e2e = self.rep.e2e;
         if self.req.send > 0 {
             let mut cfg = RingConfig::tx(TX_RING_SIZE as u16);
-            cfg.e2e = loopback;
+            cfg.e2e = e2e;
             let t = nhi.alloc_ring(cfg).map_err(|e| format!("TX ring: {e}"))?;
             self.held.tx_ring = Some(t.number);
             let dir = HopDir::Out {
@@ -732,8 +754,8 @@ impl Run {
         }
         if self.req.receive > 0 {
             let mut cfg = RingConfig::rx(RX_RING_SIZE as u16, RX_SOF_MASK, RX_EOF_MASK);
-            if let (true, Some(t)) = (loopback, self.held.tx_ring) {
-                cfg = cfg.e2e(t);
+            if e2e {
+                cfg = cfg.e2e(self.held.tx_ring.unwrap_or(0));
             }
             let r = nhi.alloc_ring(cfg).map_err(|e| format!("RX ring: {e}"))?;
             self.held.rx_ring = Some(r.number);
@@ -767,7 +789,12 @@ impl Run {
     fn step(&mut self, nhi: &mut dyn HostInterface, now: Instant) -> Result<bool, String> {
         let mut busy = false;
         if let Some(r) = self.held.rx_ring {
-            while self.rep.packets_received < self.req.receive {
+            let stop = self
+                .rep
+                .packets_received
+                .saturating_add(BUDGET)
+                .min(self.req.receive);
+            while self.rep.packets_received < stop {
                 let Some(c) = nhi.poll_rx(r) else { break };
                 busy = true;
                 let chk = check_frame(
@@ -804,7 +831,12 @@ impl Run {
                 self.tx_progress = now;
                 self.tx_free.push(c.buf);
             }
-            while self.rep.packets_sent < self.req.send {
+            let stop = self
+                .rep
+                .packets_sent
+                .saturating_add(BUDGET)
+                .min(self.req.send);
+            while self.rep.packets_sent < stop {
                 let buf = match self.tx_free.pop() {
                     Some(b) => b,
                     None if self.tx_made < TX_RING_SIZE - 1 => {
@@ -911,6 +943,14 @@ impl Run {
     ) {
         if let Some(e) = error {
             self.error = e;
+        }
+        if let Some(st) = self.held.rx_ring.and_then(|n| {
+            nhi.stats(RingId {
+                dir: Dir::Rx,
+                number: n,
+            })
+        }) {
+            self.rep.rx_dropped_no_desc = st.dropped_no_desc;
         }
         // Frames still on the TX ring are cancelled with it (spec 07 §3).
         let released = self.held.release(nhi, self.adapter());

@@ -173,22 +173,25 @@ fn thousand_frames_between_two_hosts() {
     assert!(rb.rx_gbit_s.is_some_and(|g| g > 0.0));
 
     // Everything was given back: the same HopID is free again, and a
-    // second run with short frames works as well.
+    // second run with short frames and E2E flow control works as well.
     let rx = p
         .start(
             false,
             DmaTestRequest {
                 size: 100,
+                e2e: true,
                 ..receive(3, 300)
             },
         )
         .unwrap();
     assert_eq!(rx.in_hopid, Some(8));
+    assert!(rx.e2e);
     let tx = p
         .start(
             true,
             DmaTestRequest {
                 size: 100,
+                e2e: true,
                 ..send(1, 300, rx.in_hopid)
             },
         )
@@ -198,6 +201,7 @@ fn thousand_frames_between_two_hosts() {
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert!(ra.success() && rb.success(), "{ra:?} {rb:?}");
     assert_eq!(rb.bytes_received, 30_000);
+    assert_eq!(rb.rx_dropped_no_desc, 0);
 }
 
 #[test]
