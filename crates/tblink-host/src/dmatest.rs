@@ -50,7 +50,13 @@
 //! (its counters then fail the §6 check, the detail says why); `speed` and
 //! `lanes` are not emulated and never checked (as Linux with 0); a
 //! cancelled run ends with "interrupted by signal", the nearest Linux
-//! error.
+//! error. HopIDs are held only while a run lasts; the ThunderboltIP
+//! driver picks its out HopID when it binds and reserves it only when
+//! both logins are done, so a run in progress at that moment can hold it
+//! and that bring-up then fails like any path failure (the same
+//! divergence spec 07 §3 describes for Linux). Linux accepts at most
+//! 1000 frames (spec 07 §7): `tblink dmatest` asks for 1000 unless told
+//! otherwise.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, mpsc};
@@ -1343,6 +1349,89 @@ mod tests {
         assert_eq!(
             DmaTestDriver::default().id_table()[0].module_alias(),
             "tbsvc:kdma_testp00000001v*r*"
+        );
+    }
+
+    /// Spec 07 §3–§4 on the wire: a sender-only run on an emulated
+    /// controller whose cable's far end is read directly.
+    #[test]
+    fn sender_frames_on_the_wire() {
+        use tblink_hostif::cable::{Cable, Packet, Role, inproc};
+        use tblink_hostif::{EmulatedNhi, NhiConfig};
+
+        let (ours, mut far) = inproc::pair().unwrap();
+        let mut nhi = EmulatedNhi::new(NhiConfig::default());
+        nhi.attach(1, ours).unwrap();
+        assert!(far.try_send(&Packet::Hello { role: Role::Host }));
+        nhi.process();
+        let xd = XDomain {
+            name: "0-1".into(),
+            route: Route::from_raw(1),
+            uuid: tblink_wire::uuid::Uuid::nil(),
+            vendor: 0,
+            vendor_name: None,
+            device: 0,
+            device_name: Some("peer".into()),
+            maxhopid: 15,
+            generation: 1,
+            block_len: 0,
+            services: Vec::new(),
+        };
+        let req = DmaTestRequest {
+            send: 3,
+            ..DmaTestRequest::new(1)
+        };
+        let t0 = Instant::from_nanos(0);
+        let mut run = Run::new(1, req, &xd, "0-1.1", t0);
+        run.setup(&mut nhi).unwrap();
+        assert_eq!(run.rep.out_hopid, Some(8));
+        assert!(!run.rep.e2e);
+        let t1 = Instant::from_nanos(1_000_000);
+        for _ in 0..10 {
+            run.step(&mut nhi, t1).unwrap();
+            nhi.process();
+            if run.done() {
+                break;
+            }
+        }
+        assert!(run.done());
+        let mut frames = Vec::new();
+        far.recv(64, &mut |p| {
+            if let Packet::Data {
+                hop,
+                sof,
+                eof,
+                crc_error,
+                bytes,
+            } = p
+            {
+                frames.push((hop, sof.value(), eof.value(), crc_error, bytes.to_vec()));
+            }
+            true
+        });
+        assert_eq!(frames.len(), 3);
+        for (hop, sof, eof, crc, bytes) in frames {
+            assert_eq!((hop, sof, eof, crc, bytes.len()), (8, 1, 2, false, 4096));
+            assert_eq!(
+                &bytes[..12],
+                &[
+                    0xef, 0xcd, 0xab, 0x89, 0xf0, 0xcd, 0xab, 0x89, 0xf1, 0xcd, 0xab, 0x89
+                ]
+            );
+            assert_eq!(&bytes[2044..2048], &[0xee, 0xcf, 0xab, 0x89]);
+            assert!(bytes[2048..].iter().all(|&b| b == 0));
+        }
+        run.finish(&mut nhi, t1, None, None);
+        assert_eq!(
+            run.rep.status,
+            "result: success\npackets received: 0\npackets sent: 3\nCRC errors: 0\n\
+             buffer overflow errors: 0\nerror: no errors\n"
+        );
+        assert_eq!(run.rep.bytes_sent, 3 * 4096);
+        // Released: the same HopID and ring are free again.
+        assert_eq!(
+            nhi.alloc_hopid(1, HopDir::Out { remote_max: 15 }, None),
+            Ok(8)
         );
     }
 }
