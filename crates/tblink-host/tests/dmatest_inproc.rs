@@ -367,3 +367,56 @@ fn peer_unplugged_mid_run_ends_the_run() {
         "{rb:?}"
     );
 }
+
+/// A cable from one port of a host back to another port of the same host:
+/// two XDomain connections, two `dma_test` services (spec 07 §1); the
+/// test runs from one to the other inside one event loop.
+#[test]
+fn cable_looped_back_to_the_same_host() {
+    let (e1, e3) = inproc::pair().unwrap();
+    let mut a = common::host("alice");
+    let h = dmatest::enable(&mut a).unwrap();
+    a.add_port(1, Box::new(Handed::new(e1, "inproc"))).unwrap();
+    a.add_port(3, Box::new(Handed::new(e3, "inproc"))).unwrap();
+    common::drive(
+        &mut [&mut a],
+        &mut [],
+        Duration::from_secs(20),
+        "discovery of ourselves",
+        |s| {
+            s[0].xdomains()
+                .filter(|x| {
+                    x.services
+                        .iter()
+                        .any(|sv| sv.key == "dma_test" && sv.driver.as_deref() == Some("dma_test"))
+                })
+                .count()
+                == 2
+        },
+    );
+    let answer = |a: &mut Runtime, req| {
+        let t = h.submit_start(req).unwrap();
+        loop {
+            a.turn();
+            if let Some(r) = t.try_answer() {
+                break r.unwrap();
+            }
+        }
+    };
+    let rx = answer(&mut a, receive(3, 500));
+    assert_eq!(rx.peer.as_deref(), Some("alice"));
+    assert_eq!(rx.peer_uuid, a.host().uuid().to_string());
+    let tx = answer(&mut a, send(1, 500, rx.in_hopid));
+    assert!(tx.running);
+    let t0 = Instant::now();
+    let (ra, rb) = loop {
+        a.turn();
+        let (ra, rb) = (h.status(1).unwrap(), h.status(3).unwrap());
+        if !ra.running && !rb.running {
+            break (ra, rb);
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{ra:?} {rb:?}");
+    };
+    assert!(ra.success() && rb.success(), "{ra:?} {rb:?}");
+    assert_eq!((ra.packets_sent, rb.packets_received), (500, 500));
+}

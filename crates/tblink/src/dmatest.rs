@@ -174,11 +174,18 @@ fn peer_on(label: &str, snap: &Snapshot, adapter: u8) -> anyhow::Result<(Option<
     Ok((x.host_name.clone(), has))
 }
 
-/// The adapter of `peer` whose XDomain is the host with UUID `uuid`.
-fn adapter_towards(label: &str, peer: &Snapshot, uuid: &str) -> anyhow::Result<u8> {
+/// The adapter of `peer` whose XDomain is the host with UUID `uuid`, other
+/// than `exclude` (a cable looped back to the same host: spec 07 §1).
+fn adapter_towards(
+    label: &str,
+    peer: &Snapshot,
+    uuid: &str,
+    exclude: Option<u8>,
+) -> anyhow::Result<u8> {
     let found: Vec<u8> = peer
         .ports
         .iter()
+        .filter(|p| Some(p.adapter) != exclude)
         .filter(|p| p.xdomains.iter().any(|x| x.uuid.as_deref() == Some(uuid)))
         .map(|p| p.adapter)
         .collect();
@@ -288,7 +295,10 @@ pub fn run(args: &DmatestArgs) -> anyhow::Result<ExitCode> {
         let psnap = snapshot(&plabel, &ppath)?;
         let padapter = match args.peer_port {
             Some(a) => a,
-            None => adapter_towards(&plabel, &psnap, &snap.uuid)?,
+            None => {
+                let same = psnap.uuid == snap.uuid;
+                adapter_towards(&plabel, &psnap, &snap.uuid, same.then_some(args.port))?
+            }
         };
         // Receiver first (spec 07 §2).
         let mut rreq = base(args, padapter)?;
