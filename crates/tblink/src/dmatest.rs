@@ -158,8 +158,13 @@ fn snapshot(label: &str, path: &Path) -> anyhow::Result<Snapshot> {
     }
 }
 
-/// The peer of `snap` on `adapter`: (host name, whether it has `dma_test` bound).
-fn peer_on(label: &str, snap: &Snapshot, adapter: u8) -> anyhow::Result<(Option<String>, bool)> {
+/// The peer of `snap` on `adapter`: (host name, UUID, whether it has
+/// `dma_test` bound).
+fn peer_on(
+    label: &str,
+    snap: &Snapshot,
+    adapter: u8,
+) -> anyhow::Result<(Option<String>, Option<String>, bool)> {
     let Some(p) = snap.ports.iter().find(|p| p.adapter == adapter) else {
         let list: Vec<String> = snap.ports.iter().map(|p| p.adapter.to_string()).collect();
         bail!("{label} has no port {adapter} (ports: {})", list.join(", "));
@@ -171,7 +176,7 @@ fn peer_on(label: &str, snap: &Snapshot, adapter: u8) -> anyhow::Result<(Option<
         .services
         .iter()
         .any(|s| s.key == "dma_test" && s.driver.as_deref() == Some("dma_test"));
-    Ok((x.host_name.clone(), has))
+    Ok((x.host_name.clone(), x.uuid.clone(), has))
 }
 
 /// The adapter of `peer` whose XDomain is the host with UUID `uuid`, other
@@ -236,7 +241,7 @@ pub fn run(args: &DmatestArgs) -> anyhow::Result<ExitCode> {
     } else {
         snap.name.clone()
     };
-    let (peer_name, has) = peer_on(&label, &snap, args.port)?;
+    let (peer_name, peer_uuid, has) = peer_on(&label, &snap, args.port)?;
     let peer_label = peer_name
         .clone()
         .unwrap_or_else(|| format!("the peer on port {} of {label}", args.port));
@@ -276,6 +281,10 @@ pub fn run(args: &DmatestArgs) -> anyhow::Result<ExitCode> {
     } else {
         let (plabel, ppath) = match &args.peer_control {
             Some(p) => (peer_label.clone(), p.clone()),
+            // A cable looped back to the same host (spec 07 §1).
+            None if peer_uuid.as_deref() == Some(snap.uuid.as_str()) => {
+                (label.clone(), path.clone())
+            }
             None => {
                 let Some(n) = &peer_name else {
                     bail!(

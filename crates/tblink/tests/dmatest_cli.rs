@@ -264,3 +264,56 @@ fn clear_errors() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// One host, a cable from its port 1 to its port 3 (spec 07 §1): the peer
+/// is the host itself, reached through the same control socket.
+#[test]
+fn cable_looped_back_to_the_same_host() {
+    let d = tmpdir("loop");
+    let cable = d.join("cable.sock");
+    let ca = d.join("a.sock");
+    let connect = format!("connect:{}", cable.display());
+    let _a = Daemon::start(
+        "loopy",
+        &format!("listen:{}", cable.display()),
+        &ca,
+        &["--port", &connect],
+    );
+    wait_for(Duration::from_secs(15), "discovery of ourselves", || {
+        raw(&ca, r#"{"cmd":"status"}"#).is_some_and(|v| {
+            v["status"]["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| {
+                    p["xdomains"].as_array().into_iter().flatten().any(|x| {
+                        x["services"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|s| s["key"] == "dma_test" && s["driver"] == "dma_test")
+                    })
+                })
+                .count()
+                == 2
+        })
+    });
+    let o = bin()
+        .arg("dmatest")
+        .arg("--control")
+        .arg(&ca)
+        .args(["--port", "3", "--packets", "500", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["sender"]["adapter"], 3);
+    assert_eq!(v["receiver"]["adapter"], 1);
+    assert_eq!(v["receiver"]["packets_received"], 500);
+    assert_eq!(v["receiver"]["peer"], "loopy");
+}
