@@ -17,6 +17,11 @@
 //! [`tblink_proto::driver::ServiceDriver`] with the local services it
 //! publishes, and [`runtime::Extension`] gives a component the controller
 //! itself (rings, paths) on every turn of the loop.
+//!
+//! `dma_test` is not among [`register_default_drivers`]: it comes with a
+//! handle for the control socket, so [`dmatest::enable`] returns one and
+//! [`daemon::serve_with`] takes it (`tblink host` enables it unless told
+//! `--no-dmatest`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
