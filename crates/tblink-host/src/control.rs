@@ -8,6 +8,12 @@
 //! Responses: `{"ok":true,"status":{…}}`, `{"ok":true,"message":"…"}` or
 //! `{"ok":false,"error":"…"}`.
 //!
+//! `dma_test` (spec 07, [`crate::dmatest`]): `{"cmd":"dmatest","adapter":1,
+//! "send":1000}` (fields of [`DmaTestRequest`]) starts a run,
+//! `{"cmd":"dmatest_status","adapter":1}` reads its latest report and
+//! `{"cmd":"dmatest_cancel","adapter":1}` ends it; each answers
+//! `{"ok":true,"dmatest":{…}}`.
+//!
 //! Default path of host NAME, first that works: `/run/tblink/NAME.sock`,
 //! `$XDG_RUNTIME_DIR/tblink/NAME.sock`, `/tmp/tblink-$UID/NAME.sock`.
 
@@ -19,6 +25,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dmatest::{DmaTestReport, DmaTestRequest};
 use crate::snapshot::Snapshot;
 
 /// Longest request or response line accepted.
@@ -54,6 +61,18 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         adapter: Option<u8>,
     },
+    /// Start a `dma_test` run.
+    Dmatest(DmaTestRequest),
+    /// The latest `dma_test` report of a port.
+    DmatestStatus {
+        /// Lane adapter number.
+        adapter: u8,
+    },
+    /// Cancel the `dma_test` run in progress on a port.
+    DmatestCancel {
+        /// Lane adapter number.
+        adapter: u8,
+    },
 }
 
 /// A response line.
@@ -70,6 +89,9 @@ pub struct Response {
     /// The snapshot (status requests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Snapshot>,
+    /// A `dma_test` report (`dmatest*` requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dmatest: Option<DmaTestReport>,
 }
 
 impl Response {
@@ -321,6 +343,19 @@ mod tests {
                 adapter: 3,
                 action: PortAction::Unplug
             }
+        );
+        let r: Request =
+            serde_json::from_str(r#"{"cmd":"dmatest","adapter":1,"send":1000}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::Dmatest(DmaTestRequest {
+                send: 1000,
+                ..DmaTestRequest::new(1)
+            })
+        );
+        assert_eq!(
+            serde_json::to_string(&Request::DmatestStatus { adapter: 3 }).unwrap(),
+            r#"{"cmd":"dmatest_status","adapter":3}"#
         );
         assert_eq!(
             serde_json::to_string(&Response::error("x")).unwrap(),

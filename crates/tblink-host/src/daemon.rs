@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::capture::{self, CaptureHub};
 use crate::control::{ControlSocket, PortAction, Request, Response, read_line};
+use crate::dmatest::{DmaTestError, DmaTestHandle, DmaTestReport};
 use crate::runtime::Runtime;
 use crate::snapshot::Snapshot;
 
@@ -27,13 +28,34 @@ const SNAPSHOT_EVERY: Duration = Duration::from_millis(200);
 /// rebuild it on every turn).
 const SNAPSHOT_MIN: Duration = Duration::from_millis(5);
 
+/// Longest a `dmatest` request waits for the loop to take it.
+const DMATEST_WAIT: Duration = Duration::from_secs(5);
+
 type Command = (u8, PortAction, Sender<Response>);
+
+/// Components the control socket reaches directly, besides the snapshot
+/// and the port commands queued to the loop.
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    /// `dma_test` runs ([`crate::dmatest::enable`]).
+    pub dmatest: Option<DmaTestHandle>,
+}
 
 /// Run `rt` until `shutdown` is set, answering on `control` if given.
 pub fn serve(
+    rt: Runtime,
+    control: Option<ControlSocket>,
+    shutdown: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    serve_with(rt, control, shutdown, Services::default())
+}
+
+/// [`serve`], with `services` reachable from the control socket.
+pub fn serve_with(
     mut rt: Runtime,
     control: Option<ControlSocket>,
     shutdown: Arc<AtomicBool>,
+    services: Services,
 ) -> std::io::Result<()> {
     let shared = Arc::new(Mutex::new(rt.snapshot()));
     let (tx, rx) = mpsc::channel::<Command>();
@@ -46,7 +68,7 @@ pub fn serve(
             Some(
                 std::thread::Builder::new()
                     .name("tblink-control".into())
-                    .spawn(move || control_thread(sock, shared, tx, stop, hub))?,
+                    .spawn(move || control_thread(sock, shared, tx, stop, hub, services))?,
             )
         }
         None => None,
@@ -120,6 +142,7 @@ fn control_thread(
     tx: Sender<Command>,
     stop: Arc<AtomicBool>,
     hub: Arc<CaptureHub>,
+    services: Services,
 ) {
     if let Err(e) = sock.listener().set_nonblocking(true) {
         tracing::error!("control socket: {e}");
@@ -140,10 +163,11 @@ fn control_thread(
             Ok((s, _)) => {
                 let (shared, tx, stop) = (shared.clone(), tx.clone(), stop.clone());
                 let hub = hub.clone();
+                let services = services.clone();
                 let spawned = std::thread::Builder::new()
                     .name("tblink-client".into())
                     .spawn(move || {
-                        if let Err(e) = client(s, &shared, &tx, &stop, &hub) {
+                        if let Err(e) = client(s, &shared, &tx, &stop, &hub, &services) {
                             tracing::debug!("control client: {e}");
                         }
                     });
@@ -158,12 +182,36 @@ fn control_thread(
     // Dropping `sock` removes the socket file.
 }
 
+/// Answer a `dmatest*` request with `f` on the `dma_test` handle.
+fn dmatest(
+    services: &Services,
+    stop: &AtomicBool,
+    f: impl FnOnce(&DmaTestHandle) -> Result<DmaTestReport, DmaTestError>,
+) -> Response {
+    if stop.load(Ordering::SeqCst) {
+        return Response::error("host is shutting down");
+    }
+    let r = match &services.dmatest {
+        Some(h) => f(h),
+        None => Err(DmaTestError::NotEnabled),
+    };
+    match r {
+        Ok(rep) => Response {
+            ok: true,
+            dmatest: Some(rep),
+            ..Default::default()
+        },
+        Err(e) => Response::error(e.to_string()),
+    }
+}
+
 fn client(
     s: UnixStream,
     shared: &Mutex<Snapshot>,
     tx: &Sender<Command>,
     stop: &AtomicBool,
     hub: &Arc<CaptureHub>,
+    services: &Services,
 ) -> std::io::Result<()> {
     s.set_nonblocking(false)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -212,6 +260,13 @@ fn client(
                         Err(_) => Response::error("host is shutting down"),
                     }
                 }
+            }
+            Ok(Request::Dmatest(req)) => dmatest(services, stop, |h| h.start(req, DMATEST_WAIT)),
+            Ok(Request::DmatestStatus { adapter }) => {
+                dmatest(services, stop, |h| h.status(adapter))
+            }
+            Ok(Request::DmatestCancel { adapter }) => {
+                dmatest(services, stop, |h| h.cancel(adapter, DMATEST_WAIT))
             }
         };
         let mut out = serde_json::to_string(&resp)

@@ -9,6 +9,7 @@
 //! | [`daemon`] | [`daemon::serve`]: the loop, the control thread, graceful shutdown |
 //! | [`snapshot`] | what `tblink ls` shows |
 //! | `net` | ThunderboltIP: the `network` driver, one TAP interface and data path per peer |
+//! | [`dmatest`] | the `dma_test` service (spec 07): driver, test runs in the loop, control handle |
 //!
 //! Lane adapters are numbered 1, 3, 5, … like the first lane adapter of
 //! each port of a Linux host router; the first XDomain is then `0-1`.
@@ -17,6 +18,11 @@
 //! [`tblink_proto::driver::ServiceDriver`] with the local services it
 //! publishes, and [`runtime::Extension`] gives a component the controller
 //! itself (rings, paths) on every turn of the loop.
+//!
+//! `dma_test` is not among [`register_default_drivers`]: it comes with a
+//! handle for the control socket, so [`dmatest::enable`] returns one and
+//! [`daemon::serve_with`] takes it (`tblink host` enables it unless told
+//! `--no-dmatest`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -24,6 +30,7 @@
 pub mod capture;
 pub mod control;
 pub mod daemon;
+pub mod dmatest;
 #[cfg(target_os = "linux")]
 pub mod net;
 pub mod port;

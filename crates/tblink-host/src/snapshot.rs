@@ -39,7 +39,7 @@ pub struct TimelineEntry {
     /// Milliseconds since the host started.
     pub t_ms: f64,
     /// `link_up`, `link_down`, `uuid`, `properties`, `disconnected`,
-    /// `login`, `carrier_on`, `carrier_off`.
+    /// `login`, `carrier_on`, `carrier_off`, `dmatest_start`, `dmatest_done`.
     pub event: String,
     /// Route of the peer (hex), when the event concerns one.
     pub route: Option<String>,

@@ -53,6 +53,10 @@ so addresses survive an unplug. It is not brought up administratively: \
 rings in the host's one event loop. `tblink ls` shows the interface, its \
 MAC, carrier and counters.
 
+DMA test (on unless --no-dmatest): the `dma_test` service of Linux's \
+thunderbolt_dma_test module is published and its driver binds to every \
+peer's; `tblink dmatest` runs transfers over it (see its --help).
+
 SIGINT or SIGTERM: every cable is unplugged (peers see the unplug), the \
 socket is removed, exit status 0. Logs go to stderr; RUST_LOG sets the \
 filter (default: info).";
@@ -97,6 +101,9 @@ pub struct HostArgs {
     /// Interface names: linux (thunderboltN) or stable (tbXXXXXXXX from the peer UUID).
     #[arg(long, value_enum, default_value_t = IfnamePolicy::Linux, requires = "net")]
     pub ifname_policy: IfnamePolicy,
+    /// Do not publish the `dma_test` service (spec 07) nor run `tblink dmatest` transfers.
+    #[arg(long)]
+    pub no_dmatest: bool,
     /// Cap every cable like a real link: tb3 (20 Gbit/s), tb4 (40), tb5 (80) or none.
     #[arg(long, value_enum, default_value_t = crate::demo::LinkKind::None)]
     pub link: crate::demo::LinkKind,
@@ -143,6 +150,11 @@ pub fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(name = %args.name, uuid = %opts.uuid, "host starting");
     let mut rt = Runtime::new(opts)?;
     tblink_host::register_default_drivers(&mut rt)?;
+    let dmatest = if args.no_dmatest {
+        None
+    } else {
+        Some(tblink_host::dmatest::enable(&mut rt)?)
+    };
     if args.net {
         let policy = match args.ifname_policy {
             IfnamePolicy::Linux => tblink_net::name::NamePolicy::Linux,
@@ -166,6 +178,7 @@ pub fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
             None => rt.add_port(adapter, Box::new(spec))?,
         }
     }
-    daemon::serve(rt, Some(sock), shutdown).context("host loop")?;
+    daemon::serve_with(rt, Some(sock), shutdown, daemon::Services { dmatest })
+        .context("host loop")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod capture;
 mod demo;
+mod dmatest;
 mod host;
 mod ls;
 mod port;
@@ -60,6 +61,9 @@ enum Command {
     /// ThunderboltIP tools: replay received DMA frames through the reassembler.
     #[command(subcommand)]
     Tbip(tbip::TbipCmd),
+    /// DMA test (Linux's dma_test service): push frames to the peer, report errors and Gbit/s.
+    #[command(long_about = dmatest::LONG_ABOUT)]
+    Dmatest(dmatest::DmatestArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -76,6 +80,7 @@ fn main() -> std::process::ExitCode {
         Command::Sysfs(args) => sysfs::run(&args),
         Command::Trace(cmd) => trace::run(cmd),
         Command::Tbip(cmd) => tbip::run(cmd),
+        Command::Dmatest(args) => dmatest::run(&args),
         Command::Sim(args) => match sim::run(args) {
             Ok(code) => Ok(code),
             Err(sim::UsageError(msg)) => Cli::command()
