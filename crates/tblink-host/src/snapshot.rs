@@ -110,6 +110,17 @@ pub enum PortLink {
     Up,
 }
 
+impl std::fmt::Display for PortLink {
+    /// The same word as in the JSON form.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PortLink::Unplugged => "unplugged",
+            PortLink::Down => "down",
+            PortLink::Up => "up",
+        })
+    }
+}
+
 /// One lane adapter.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PortInfo {

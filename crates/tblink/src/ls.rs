@@ -79,9 +79,15 @@ pub fn status(label: &str, path: &std::path::Path) -> Result<Snapshot, anyhow::E
 
 /// `(name, path)` of every control socket in the default places.
 pub fn all_sockets() -> Vec<(String, PathBuf)> {
+    sockets_in(&candidate_dirs())
+}
+
+/// `(name, path)` of every `NAME.sock` in `dirs`; a name found in several
+/// is taken from the first.
+pub fn sockets_in(dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
     let mut v = Vec::new();
-    for d in candidate_dirs() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
+    for d in dirs {
+        let Ok(rd) = std::fs::read_dir(d) else {
             continue;
         };
         let mut here: Vec<(String, PathBuf)> = rd
@@ -154,14 +160,6 @@ pub fn not_running(e: ControlError) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn link_name(l: PortLink) -> &'static str {
-    match l {
-        PortLink::Unplugged => "unplugged",
-        PortLink::Down => "down",
-        PortLink::Up => "up",
-    }
-}
-
 /// The text form of `tblink ls`.
 pub fn render(s: &Snapshot) -> String {
     let mut o = String::new();
@@ -202,7 +200,7 @@ pub fn render(s: &Snapshot) -> String {
         st.crc_errors + st.cable_crc_drops
     );
     for p in &s.ports {
-        let mut line = format!("  Port {}  {}  {}", p.adapter, p.cable, link_name(p.link));
+        let mut line = format!("  Port {}  {}  {}", p.adapter, p.cable, p.link);
         if let (Some(k), Some(r)) = (&p.peer_kind, &p.peer_route) {
             let _ = write!(line, " ({k} at route {r})");
         }
@@ -250,4 +248,31 @@ pub fn render(s: &Snapshot) -> String {
 
 fn or_none(s: &str) -> &str {
     if s.is_empty() { "(none)" } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_words_are_the_json_names() {
+        for l in [PortLink::Unplugged, PortLink::Down, PortLink::Up] {
+            let json = serde_json::to_string(&l).unwrap();
+            assert_eq!(json, format!("\"{l}\""));
+        }
+        let s = Snapshot {
+            ports: vec![tblink_host::snapshot::PortInfo {
+                adapter: 3,
+                cable: "udp:1,2".into(),
+                link: PortLink::Down,
+                ..Default::default()
+            }],
+            ..Snapshot::default()
+        };
+        assert!(
+            render(&s).contains("  Port 3  udp:1,2  down"),
+            "{}",
+            render(&s)
+        );
+    }
 }

@@ -44,8 +44,11 @@ terminal.
 
 Without --host or --control the only running host is shown (an error when \
 there are none or several). Needs a terminal; --once instead takes two \
-samples one interval apart and prints one frame as text (exit status 2 \
-when the host is not running).";
+samples one interval apart and prints one frame as text.
+
+Exit status 2 when no host is running: none is found without --host or \
+--control, or (with --once) the one watched does not answer. Other errors \
+(several hosts running, no terminal) give exit status 1.";
 
 /// Arguments of `tblink top`.
 #[derive(Debug, clap::Args)]
@@ -183,11 +186,20 @@ impl Model {
     pub fn update(&mut self, r: Result<Snapshot, String>, now: Instant) {
         match r {
             Ok(s) => {
-                let same_process = self
+                let old = self
                     .snap
                     .as_ref()
-                    .is_some_and(|o| o.pid == s.pid && o.uuid == s.uuid);
-                if !same_process {
+                    .filter(|o| o.pid == s.pid && o.uuid == s.uuid);
+                if old.is_some_and(|o| s.uptime_s <= o.uptime_s) {
+                    // The host answered with the same snapshot (it rebuilds
+                    // it only every so often while idle): nothing new to
+                    // measure, keep the rates of the last two samples.
+                    self.snap = Some(s);
+                    self.error = None;
+                    self.last_ok = Some(now);
+                    return;
+                }
+                if old.is_none() {
                     self.prev.clear();
                 }
                 self.rates.clear();
@@ -229,18 +241,17 @@ impl Model {
     }
 }
 
-fn link_name(l: PortLink) -> &'static str {
-    match l {
-        PortLink::Unplugged => "unplugged",
-        PortLink::Down => "down",
-        PortLink::Up => "up",
-    }
-}
-
-/// Login state of an interface: carrier is on exactly while both logins
-/// are done and the data paths are up (spec 06 §6); otherwise the last
-/// login event for its route says whether our login timed out.
-fn login_state(s: &Snapshot, n: &NetIfInfo) -> &'static str {
+/// Login state of an interface (spec 06 §6): carrier is on exactly while
+/// both logins are done and the data paths are up. With the carrier off,
+/// the last event of its route tells why:
+/// * `login` (both logins done) with no `carrier_on` after it: the data
+///   paths could not be brought up (the host brings them up and turns the
+///   carrier on in one go), and the driver logs in again after its retry
+///   delay: "retrying";
+/// * `login_timed_out`: our login got no answer: "timed out";
+/// * `carrier_off` (peer LOGOUT, unplug, service gone), `disconnected`,
+///   `link_down`, or nothing yet: "logged out".
+pub fn login_state(s: &Snapshot, n: &NetIfInfo) -> &'static str {
     if n.carrier {
         return "logged in";
     }
@@ -252,12 +263,17 @@ fn login_state(s: &Snapshot, n: &NetIfInfo) -> &'static str {
         .find(|e| {
             matches!(
                 e.event.as_str(),
-                "login" | "login_timed_out" | "disconnected"
+                "login"
+                    | "login_timed_out"
+                    | "carrier_on"
+                    | "carrier_off"
+                    | "disconnected"
+                    | "link_down"
             )
         });
     match last.map(|e| e.event.as_str()) {
         Some("login_timed_out") => "timed out",
-        Some("login") => "logging in",
+        Some("login") => "retrying",
         _ => "logged out",
     }
 }
@@ -296,7 +312,7 @@ fn ports_table(s: Option<&Snapshot>) -> (Table<'static>, u16) {
                     Row::new(vec![
                         Cell::from(p.adapter.to_string()),
                         Cell::from(p.cable.clone()),
-                        Cell::from(link_name(p.link)).style(link_style),
+                        Cell::from(p.link.to_string()).style(link_style),
                         Cell::from(peer),
                     ])
                 })
@@ -722,7 +738,66 @@ impl Target {
     }
 }
 
-fn choose_target(args: &TopArgs) -> anyhow::Result<Target> {
+/// Why no host was chosen to watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum NoTarget {
+    /// No control socket in the default places accepts a connection.
+    NoneRunning,
+    /// More than one does (their names).
+    Several(Vec<String>),
+}
+
+impl std::fmt::Display for NoTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoTarget::NoneRunning => {
+                f.write_str("no running hosts found; give --host NAME or --control PATH")
+            }
+            NoTarget::Several(names) => write!(
+                f,
+                "several hosts are running ({}); choose one with --host NAME",
+                names.join(", ")
+            ),
+        }
+    }
+}
+
+impl NoTarget {
+    /// 2 when no host is running (as for a named host that is not), 1
+    /// when the choice is the user's.
+    fn exit_code(&self) -> u8 {
+        match self {
+            NoTarget::NoneRunning => 2,
+            NoTarget::Several(_) => 1,
+        }
+    }
+}
+
+/// The sockets among `all` that accept a connection: a host that died
+/// without cleaning up leaves its socket file behind.
+fn live(all: Vec<(String, PathBuf)>) -> Vec<(String, PathBuf)> {
+    all.into_iter()
+        .filter(|(_, p)| std::os::unix::net::UnixStream::connect(p).is_ok())
+        .collect()
+}
+
+/// The only host in `live`.
+fn only(live: Vec<(String, PathBuf)>) -> Result<Target, NoTarget> {
+    let mut it = live.into_iter();
+    match (it.next(), it.next()) {
+        (None, _) => Err(NoTarget::NoneRunning),
+        (Some((name, _)), None) => Ok(Target {
+            host: Some(name.clone()),
+            control: None,
+            label: name,
+        }),
+        (Some((a, _)), Some((b, _))) => Err(NoTarget::Several(
+            [a, b].into_iter().chain(it.map(|(n, _)| n)).collect(),
+        )),
+    }
+}
+
+fn choose_target(args: &TopArgs) -> Result<Target, NoTarget> {
     if let Some(p) = &args.control {
         return Ok(Target {
             host: None,
@@ -737,27 +812,18 @@ fn choose_target(args: &TopArgs) -> anyhow::Result<Target> {
             label: h.clone(),
         });
     }
-    let all = ls::all_sockets();
-    match all.as_slice() {
-        [(name, _)] => Ok(Target {
-            host: Some(name.clone()),
-            control: None,
-            label: name.clone(),
-        }),
-        [] => anyhow::bail!("no running hosts found; give --host NAME or --control PATH"),
-        many => anyhow::bail!(
-            "several hosts are running ({}); choose one with --host NAME",
-            many.iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
+    only(live(ls::all_sockets()))
 }
 
 /// Run `tblink top`.
 pub fn run(args: &TopArgs) -> anyhow::Result<ExitCode> {
-    let target = choose_target(args)?;
+    let target = match choose_target(args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tblink: {e}");
+            return Ok(ExitCode::from(e.exit_code()));
+        }
+    };
     if args.once {
         return once(args, &target);
     }
@@ -1106,6 +1172,100 @@ mod tests {
         let i = screen(&m, t0, 160, 40);
         let i = row(&i, "thunderbolt0");
         assert!(i.contains("off") && i.contains("timed out"), "{i}");
+    }
+
+    fn event(t_ms: f64, event: &str, route: &str) -> TimelineEntry {
+        TimelineEntry {
+            t_ms,
+            event: event.into(),
+            route: Some(route.into()),
+        }
+    }
+
+    #[test]
+    fn login_state_after_bring_up_and_tear_down() {
+        let mut n = iface(0, 0, 0, 0);
+        let mut s = snap(1.0, n.clone());
+        s.timeline = vec![event(10.0, "login", "1"), event(10.0, "carrier_on", "1")];
+        assert_eq!(login_state(&s, &n), "logged in");
+        n.carrier = false;
+        // The carrier could not be turned on after all: not logged in.
+        assert_eq!(login_state(&s, &n), "logged out");
+        // Torn down after the peer's LOGOUT: carrier off after the login.
+        s.timeline.push(event(20.0, "carrier_off", "1"));
+        assert_eq!(login_state(&s, &n), "logged out");
+        // Another route's login says nothing about this one.
+        s.timeline.push(event(21.0, "login", "3"));
+        assert_eq!(login_state(&s, &n), "logged out");
+        // Logged in again, but the paths failed: the driver retries.
+        s.timeline.push(event(30.0, "login", "1"));
+        assert_eq!(login_state(&s, &n), "retrying");
+        // The peer went away after that.
+        s.timeline.push(event(31.0, "disconnected", "1"));
+        assert_eq!(login_state(&s, &n), "logged out");
+        s.timeline.push(event(40.0, "login", "1"));
+        s.timeline.push(event(41.0, "link_down", "1"));
+        assert_eq!(login_state(&s, &n), "logged out");
+        s.timeline.push(event(50.0, "login_timed_out", "1"));
+        assert_eq!(login_state(&s, &n), "timed out");
+        s.timeline.clear();
+        assert_eq!(login_state(&s, &n), "logged out");
+    }
+
+    #[test]
+    fn repeated_snapshot_keeps_the_rates() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut m = Model::new("alice", 0.1);
+        m.update(Ok(snap(10.0, iface(0, 0, 0, 0))), t0);
+        m.update(Ok(snap(10.2, iface(25_000_000, 100, 0, 0))), t0 + ms(100));
+        let r = *m.rates("thunderbolt0").unwrap();
+        assert!((r.tx_bps - 1e9).abs() < 1.0, "{r:?}");
+        // Asked again before the host rebuilt its snapshot: same uptime.
+        m.update(Ok(snap(10.2, iface(25_000_000, 100, 0, 0))), t0 + ms(200));
+        assert_eq!(m.rates("thunderbolt0"), Some(&r));
+        assert!(!m.unreachable());
+        let s = screen(&m, t0 + ms(200), 160, 40);
+        assert!(row(&s, "thunderbolt0").contains("1.00 Gbit/s"), "{s}");
+        // The next new snapshot is measured from the last new one.
+        m.update(Ok(snap(10.4, iface(75_000_000, 300, 0, 0))), t0 + ms(300));
+        let r = m.rates("thunderbolt0").unwrap();
+        assert!((r.tx_bps - 2e9).abs() < 1.0, "{r:?}");
+    }
+
+    /// A socket file in `dir` that accepts connections while the returned
+    /// listener lives.
+    fn listening(dir: &std::path::Path, name: &str) -> std::os::unix::net::UnixListener {
+        std::os::unix::net::UnixListener::bind(dir.join(format!("{name}.sock"))).unwrap()
+    }
+
+    #[test]
+    fn only_host_ignores_stale_sockets() {
+        let d = std::env::temp_dir().join(format!("tblink-top-choose-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let dirs = [d.clone()];
+        assert_eq!(
+            only(live(ls::sockets_in(&dirs))).unwrap_err(),
+            NoTarget::NoneRunning
+        );
+        // A host that died without removing its socket.
+        drop(listening(&d, "gone"));
+        assert_eq!(ls::sockets_in(&dirs).len(), 1);
+        let e = only(live(ls::sockets_in(&dirs))).unwrap_err();
+        assert_eq!((e.exit_code(), e), (2, NoTarget::NoneRunning));
+        let _a = listening(&d, "alice");
+        let t = only(live(ls::sockets_in(&dirs))).unwrap();
+        assert_eq!(
+            (t.host.as_deref(), t.label.as_str()),
+            (Some("alice"), "alice")
+        );
+        let _b = listening(&d, "bob");
+        let e = only(live(ls::sockets_in(&dirs))).unwrap_err();
+        assert_eq!(e, NoTarget::Several(vec!["alice".into(), "bob".into()]));
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().contains("(alice, bob)"), "{e}");
+        let _ = std::fs::remove_dir_all(d);
     }
 
     #[test]

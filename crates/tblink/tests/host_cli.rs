@@ -2,60 +2,16 @@
 //! two-namespace test is `tests/netns/discovery.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tblink"))
-}
+use common::{Daemon, bin};
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tblink-host-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(name: &str, port: &str, control: &Path) -> Daemon {
-        let c = bin()
-            .args(["host", "--name", name, "--port", port, "--control"])
-            .arg(control)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Daemon(c)
-    }
-
-    /// SIGTERM, then the exit status (bounded wait).
-    fn terminate(mut self) -> Option<i32> {
-        let pid = self.0.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let t = Instant::now();
-        loop {
-            if let Some(s) = self.0.try_wait().unwrap() {
-                return s.code();
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(5),
-                "no exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn tmpdir(tag: &str) -> std::path::PathBuf {
+    common::tmpdir("host-cli", tag)
 }
 
 fn ls_json(control: &Path) -> Option<serde_json::Value> {
@@ -126,8 +82,8 @@ fn two_hosts_over_shared_memory() {
     let d = tmpdir("shm");
     let cable = d.join("cable.sock");
     let (ca, cb) = (d.join("a.sock"), d.join("b.sock"));
-    let b = Daemon::start("bob", &format!("connect:{}", cable.display()), &cb);
-    let a = Daemon::start("alice", &format!("listen:{}", cable.display()), &ca);
+    let b = Daemon::start("bob", &format!("connect:{}", cable.display()), Some(&cb));
+    let a = Daemon::start("alice", &format!("listen:{}", cable.display()), Some(&ca));
     wait_for(Duration::from_secs(10), "discovery", || {
         peers(&ca) == ["bob"] && peers(&cb) == ["alice"]
     });
@@ -179,8 +135,12 @@ fn two_hosts_over_udp() {
     let base = 20000 + (std::process::id() % 20000) as u16;
     let d = tmpdir("udp");
     let (ca, cb) = (d.join("a.sock"), d.join("b.sock"));
-    let a = Daemon::start("ua", &format!("udp:{},{}", base, base + 1), &ca);
-    let b = Daemon::start("ub", &format!("udp:127.0.0.1:{},:{}", base + 1, base), &cb);
+    let a = Daemon::start("ua", &format!("udp:{},{}", base, base + 1), Some(&ca));
+    let b = Daemon::start(
+        "ub",
+        &format!("udp:127.0.0.1:{},:{}", base + 1, base),
+        Some(&cb),
+    );
     wait_for(Duration::from_secs(10), "discovery over UDP", || {
         peers(&ca) == ["ub"] && peers(&cb) == ["ua"]
     });

@@ -3,56 +3,15 @@
 //! driven in tmux by `tests/netns/top.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tblink"))
-}
+use common::{Daemon, bin};
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tblink-top-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(name: &str, port: &str, control: Option<&Path>) -> Daemon {
-        let mut c = bin();
-        c.args(["host", "--name", name, "--port", port]);
-        if let Some(p) = control {
-            c.arg("--control").arg(p);
-        }
-        let c = c
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Daemon(c)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn tmpdir(tag: &str) -> std::path::PathBuf {
+    common::tmpdir("top-cli", tag)
 }
 
 fn top_once(args: &[&str]) -> Output {
