@@ -50,18 +50,22 @@ impl Fifo {
         self.frames.len() >= self.capacity
     }
 
-    /// Queue a frame of `len` bytes written by `fill`; `None` when full.
-    fn push_with<R>(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
-        if self.is_full() {
-            self.dropped += 1;
-            return None;
-        }
+    /// Queue a frame of `len` bytes written by `fill`. When the queue is
+    /// full `fill` still runs (into a spare buffer) and the frame is
+    /// dropped and counted; the flag says whether it was queued.
+    fn push_with<R>(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> (R, bool) {
         let mut b = self.spare.pop().unwrap_or_default();
         b.clear();
         b.resize(len, 0);
         let r = fill(&mut b);
-        self.frames.push_back(b);
-        Some(r)
+        if self.is_full() {
+            self.dropped += 1;
+            self.recycle(b);
+            (r, false)
+        } else {
+            self.frames.push_back(b);
+            (r, true)
+        }
     }
 
     fn recycle(&mut self, b: Vec<u8>) {
@@ -119,7 +123,7 @@ impl FrameIo for QueueDevice {
         let mut s = lock(&self.shared)?;
         Ok(s.from_wire
             .push_with(frame.len(), |b| b.copy_from_slice(frame))
-            .is_some())
+            .1)
     }
 
     fn set_carrier(&mut self, on: bool) -> io::Result<()> {
@@ -172,16 +176,15 @@ impl QueueEnd {
         self.shared.lock().is_ok_and(|s| !s.to_wire.is_full())
     }
 
-    /// Queue one frame of `len` bytes (at most
-    /// [`MAX_HOST_FRAME`](crate::port::MAX_HOST_FRAME)) for transmission,
-    /// written in place by `fill`; `None` (nothing queued) when the queue
-    /// is full or `len` is too large.
-    pub fn send_with<R>(&self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
-        if len > MAX_HOST_FRAME {
-            return None;
+    /// Queue one frame of `len` bytes for transmission, written in place
+    /// by `fill`, which always runs. The flag is false (frame dropped)
+    /// when the queue is full (check [`QueueEnd::can_send`] first) or
+    /// `len` exceeds [`MAX_HOST_FRAME`](crate::port::MAX_HOST_FRAME).
+    pub fn send_with<R>(&self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> (R, bool) {
+        match self.shared.lock() {
+            Ok(mut s) if len <= MAX_HOST_FRAME => s.to_wire.push_with(len, fill),
+            _ => (fill(&mut vec![0u8; len.min(MAX_HOST_FRAME)]), false),
         }
-        let mut s = self.shared.lock().ok()?;
-        s.to_wire.push_with(len, fill)
     }
 
     /// Take the oldest received frame; give it back with
@@ -295,10 +298,10 @@ mod tests {
             dev.recv_frame(&mut buf).unwrap_err().kind(),
             io::ErrorKind::WouldBlock
         );
-        assert!(end.send_with(3, |b| b.copy_from_slice(b"abc")).is_some());
-        assert!(end.send_with(2, |b| b.copy_from_slice(b"de")).is_some());
+        assert!(end.send_with(3, |b| b.copy_from_slice(b"abc")).1);
+        assert!(end.send_with(2, |b| b.copy_from_slice(b"de")).1);
         assert!(!end.can_send());
-        assert!(end.send_with(1, |b| b[0] = b'f').is_none());
+        assert_eq!(end.send_with(1, |b| b.len()), (1, false));
         assert_eq!(end.dropped(), (1, 0));
         assert_eq!(dev.recv_frame(&mut buf).unwrap(), 3);
         assert_eq!(&buf[..3], b"abc");
@@ -307,12 +310,12 @@ mod tests {
         assert_eq!(&buf[..2], b"de");
 
         // A frame larger than the reader's buffer is an error, not a hang.
-        assert!(end.send_with(65, |_| ()).is_some());
+        assert!(end.send_with(65, |_| ()).1);
         assert_eq!(
             dev.recv_frame(&mut buf).unwrap_err().kind(),
             io::ErrorKind::InvalidData
         );
-        assert!(end.send_with(MAX_HOST_FRAME + 1, |_| ()).is_none());
+        assert!(!end.send_with(MAX_HOST_FRAME + 1, |_| ()).1);
 
         // Wire → stack: refused when full, in order, buffers recycled.
         assert!(dev.send_frame(b"one").unwrap());
@@ -342,7 +345,7 @@ mod tests {
             f.recycle(vec![0; 10]);
         }
         assert_eq!(f.spare.len(), 2);
-        assert!(f.push_with(4, |b| b.len()) == Some(4));
+        assert_eq!(f.push_with(4, |b| b.len()), (4, true));
         assert_eq!(f.spare.len(), 1);
     }
 }
