@@ -54,7 +54,8 @@ to look around and how to clean up).
 --link caps the emulated cable's bandwidth like a real link: tb3 20 \
 Gbit/s, tb4 40 Gbit/s, tb5 80 Gbit/s per direction; none (the default) \
 leaves it uncapped. Exit status: 0 when the link came up and ping had no \
-loss, 1 otherwise.";
+loss (userspace path: and the TCP test delivered every byte both ways), 1 \
+otherwise.";
 
 /// Emulated link speed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
