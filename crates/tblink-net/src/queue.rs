@@ -179,7 +179,7 @@ impl QueueEnd {
     /// Queue one frame of `len` bytes for transmission, written in place
     /// by `fill`, which always runs. The flag is false (frame dropped)
     /// when the queue is full (check [`QueueEnd::can_send`] first) or
-    /// `len` exceeds [`MAX_HOST_FRAME`](crate::port::MAX_HOST_FRAME).
+    /// `len` exceeds [`MAX_HOST_FRAME`].
     pub fn send_with<R>(&self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> (R, bool) {
         match self.shared.lock() {
             Ok(mut s) if len <= MAX_HOST_FRAME => s.to_wire.push_with(len, fill),
