@@ -149,7 +149,7 @@ fn is_root() -> bool {
 fn missing() -> Vec<String> {
     let mut v = Vec::new();
     if !is_root() {
-        v.push("root (network namespaces and TAP devices need it)".to_string());
+        v.push("root (for network namespaces and TAP devices)".to_string());
     }
     if !tblink_net::sys::tun_available() {
         v.push(format!("{} (TUN/TAP driver)", tblink_net::sys::TUN_PATH));
@@ -317,8 +317,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             println!("tblink demo: userspace path (--userspace).");
         } else {
             println!(
-                "tblink demo: the namespace demo needs {}.",
-                missing.join(", ")
+                "tblink demo: userspace path, because the namespace path needs what is missing \
+                 here: {}.",
+                missing.join("; ")
             );
         }
         println!(

@@ -171,7 +171,8 @@ fn without_root_says_why_and_runs_userspace() {
         String::from_utf8_lossy(&out.stderr)
     );
     let first = s.lines().next().unwrap();
-    assert!(first.contains("needs root"), "{s}");
+    assert!(first.contains("userspace path, because"), "{s}");
+    assert!(first.contains("root (for network namespaces"), "{s}");
     assert!(s.contains("smoltcp"), "{s}");
     assert!(s.contains("link: tb4 (40 Gbit/s cap)  MTU 9000"), "{s}");
     check_userspace_report(&s);
