@@ -1,6 +1,7 @@
 //! The ThunderboltIP extension with in-memory queue interfaces instead of
 //! TAPs: the same login, bring-up, carrier and statistics, frames in both
-//! directions between two runtimes in one process.
+//! directions between two runtimes in one process, carrier off on unplug
+//! and the same interfaces back on replug.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -21,7 +22,7 @@ fn frame(dst: [u8; 6], src: [u8; 6], i: usize, len: usize) -> Vec<u8> {
 }
 
 #[test]
-fn queue_interfaces_log_in_and_carry_frames_both_ways() {
+fn queue_interfaces_carry_frames_both_ways_and_survive_a_replug() {
     let (ca, cb) = tblink_hostif::cable::inproc::pair().unwrap();
     let mut a = common::host("alice");
     let mut b = common::host("bob");
@@ -98,4 +99,50 @@ fn queue_interfaces_log_in_and_carry_frames_both_ways() {
         assert_eq!(n.rx_packets, N as u64);
         assert_eq!(n.rx_errors + n.tx_errors + n.rx_host_dropped, 0);
     }
+
+    // Unplug: the paths come down and carrier goes off on both queues.
+    a.unplug(1).unwrap();
+    b.unplug(1).unwrap();
+    common::drive(
+        &mut [&mut a, &mut b],
+        &mut [],
+        Duration::from_secs(10),
+        "carrier off",
+        |s| s.iter().all(|s| s.net.first().is_some_and(|n| !n.carrier)),
+    );
+    assert!(ends.iter().all(|e| !e.carrier()));
+
+    // Replug: the same interfaces come back and carry frames again.
+    let (ca, cb) = tblink_hostif::cable::inproc::pair().unwrap();
+    a.plug_cable(1, ca).unwrap();
+    b.plug_cable(1, cb).unwrap();
+    common::drive(
+        &mut [&mut a, &mut b],
+        &mut [],
+        Duration::from_secs(10),
+        "carrier back",
+        |s| s.iter().all(|s| s.net.first().is_some_and(|n| n.carrier)),
+    );
+    assert_eq!(qa.interfaces().len(), 1);
+    assert_eq!(qb.interfaces().len(), 1);
+    assert!(ends.iter().all(QueueEnd::carrier));
+    let f = frame(macs[1], macs[0], 7, 600);
+    assert!(ends[0].send_with(f.len(), |b| b.copy_from_slice(&f)).1);
+    let t = std::time::Instant::now();
+    let back = loop {
+        a.turn();
+        b.turn();
+        if let Some(g) = ends[1].recv() {
+            break g;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no frame after replug"
+        );
+    };
+    assert_eq!(back, f);
+    let s = a.snapshot();
+    assert_eq!(s.net.len(), 1);
+    assert_eq!(s.net[0].bring_ups, 2);
+    assert_eq!(s.net[0].tx_packets, N as u64 + 1);
 }
