@@ -1,10 +1,18 @@
 //! ThunderboltIP in the daemon: the `network` service driver
 //! ([`NetDriver`]) plus [`NetExtension`], which acts on its requests with
-//! the controller itself — one [`NetPort`] and one TAP interface per peer —
+//! the controller itself — one [`NetPort`] and one interface per peer —
 //! and pumps frames between them on every turn of the event loop.
 //!
-//! An interface is created, in the process's own network namespace, when
-//! a peer first logs in (both logins done). It is named `thunderboltN`
+//! Where an interface's frames go is a [`Devices`] choice: a TAP
+//! interface in the kernel ([`TapDevices`], [`enable_networking`], what
+//! `tblink host --net` runs) or bounded in-memory queues for a network
+//! stack in the same process
+//! ([`QueueDevices`](tblink_net::queue::QueueDevices),
+//! [`enable_networking_with`]). Driver events, bring-up, tear-down, carrier
+//! and statistics are the same for both.
+//!
+//! An interface is created (a TAP: in the process's own network namespace)
+//! when a peer first logs in (both logins done). It is named `thunderboltN`
 //! (lowest free N) or, with [`NamePolicy::Stable`], from the peer's UUID,
 //! and gets the MAC of the path request (spec 06 §13) and the configured
 //! MTU. It stays while the daemon runs, so addresses survive an unplug:
@@ -12,14 +20,14 @@
 //! once the peer is back and both logins are done).
 
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, BorrowedFd};
-use std::path::Path;
+use std::os::fd::BorrowedFd;
 
 use tblink_hostif::HostInterface;
+use tblink_net::NetPort;
+use tblink_net::device::{Devices, NetDevice, TapDevices};
 use tblink_net::driver::{NetConfig, NetDriver, NetEvent, PathRequest, with_net_driver};
 use tblink_net::name::{NamePolicy, interface_name};
-use tblink_net::sys::{TAP_MAX_MTU, Tap, TapOptions};
-use tblink_net::{NetPort, PortConfig};
+use tblink_net::sys::TAP_MAX_MTU;
 use tblink_proto::driver::DriverId;
 use tblink_proto::{Host, Instant};
 use tblink_wire::Route;
@@ -30,9 +38,6 @@ use crate::snapshot::{NetIfInfo, Snapshot, TimelineEntry};
 
 /// Frames moved per direction and peer in one turn.
 const BUDGET: usize = 64;
-/// Transmit queue of the TAP: room for bursts while the loop is busy
-/// (the kernel's default for a TAP is 1000 frames).
-const TX_QUEUE_LEN: u32 = 10_000;
 /// Smallest MTU accepted (IPv4 minimum).
 pub const MIN_MTU: u32 = 68;
 
@@ -59,8 +64,19 @@ impl Default for NetOptions {
     }
 }
 
-/// Register the `network` service driver and its [`NetExtension`] on `rt`.
+/// Register the `network` service driver and its [`NetExtension`] on `rt`,
+/// with one TAP interface per peer.
 pub fn enable_networking(rt: &mut Runtime, opts: NetOptions) -> Result<(), RuntimeError> {
+    enable_networking_with(rt, opts, TapDevices::default())
+}
+
+/// Register the `network` service driver and a [`NetExtension`] whose
+/// interfaces `devices` creates.
+pub fn enable_networking_with<D: Devices + 'static>(
+    rt: &mut Runtime,
+    opts: NetOptions,
+    devices: D,
+) -> Result<(), RuntimeError> {
     let cfg = NetConfig {
         mtu: opts.mtu.clamp(MIN_MTU, TAP_MAX_MTU),
         e2e: opts.e2e,
@@ -69,26 +85,27 @@ pub fn enable_networking(rt: &mut Runtime, opts: NetOptions) -> Result<(), Runti
     let driver = NetDriver::new(cfg);
     let svc = driver.local_service();
     let id = rt.register_driver(Box::new(driver), vec![svc])?;
-    rt.add_extension(Box::new(NetExtension::new(id, opts)));
+    rt.add_extension(Box::new(NetExtension::with_devices(id, opts, devices)));
     Ok(())
 }
 
 /// The interface towards one peer.
 #[derive(Debug)]
-struct Peer {
+struct Peer<T> {
     uuid: Uuid,
     mac: [u8; 6],
     port: NetPort,
-    tap: Tap,
+    dev: T,
 }
 
 /// Acts on the [`NetDriver`]'s requests and runs the data pumps (see the
-/// module docs).
+/// module docs); `D` makes the interfaces (TAPs by default).
 #[derive(Debug)]
-pub struct NetExtension {
+pub struct NetExtension<D: Devices = TapDevices> {
     driver: DriverId,
     opts: NetOptions,
-    peers: Vec<Peer>,
+    devices: D,
+    peers: Vec<Peer<D::Device>>,
     timeline: VecDeque<TimelineEntry>,
 }
 
@@ -103,35 +120,45 @@ fn ms(now: Instant) -> f64 {
     now.as_nanos() as f64 / 1e6
 }
 
-impl NetExtension {
-    /// An extension for the [`NetDriver`] registered as `driver`.
+impl NetExtension<TapDevices> {
+    /// An extension for the [`NetDriver`] registered as `driver`, with
+    /// TAP interfaces.
     pub fn new(driver: DriverId, opts: NetOptions) -> Self {
+        NetExtension::with_devices(driver, opts, TapDevices::default())
+    }
+}
+
+impl<D: Devices> NetExtension<D> {
+    /// An extension for the [`NetDriver`] registered as `driver`, whose
+    /// interfaces `devices` creates.
+    pub fn with_devices(driver: DriverId, opts: NetOptions, devices: D) -> Self {
         NetExtension {
             driver,
             opts,
+            devices,
             peers: Vec::new(),
             timeline: VecDeque::new(),
         }
+    }
+
+    fn mtu(&self) -> u32 {
+        self.opts.mtu.clamp(MIN_MTU, TAP_MAX_MTU)
     }
 
     fn record(&mut self, now: Instant, event: &str, route: Route) {
         push_timeline(&mut self.timeline, ms(now), event, Some(route));
     }
 
-    fn new_tap(&self, req: &PathRequest) -> std::io::Result<Tap> {
-        let ours: Vec<&str> = self.peers.iter().map(|p| p.tap.name()).collect();
-        let name = interface_name(self.opts.policy, &req.peer_uuid, |n| {
-            ours.contains(&n) || Path::new("/sys/class/net").join(n).exists()
-        });
-        let tap = Tap::open(&name, TapOptions::default())?;
-        tap.set_mac(req.mac)?;
-        tap.set_mtu(self.opts.mtu.clamp(MIN_MTU, TAP_MAX_MTU))?;
-        tap.set_carrier(false)?;
-        tap.set_nonblocking(true)?;
-        if let Err(e) = tap.set_txqueuelen(TX_QUEUE_LEN) {
-            tracing::debug!(ifname = tap.name(), "txqueuelen: {e}");
-        }
-        Ok(tap)
+    fn new_device(&mut self, req: &PathRequest) -> std::io::Result<D::Device> {
+        let name = {
+            let ours: Vec<&str> = self.peers.iter().map(|p| p.dev.name()).collect();
+            let devices = &self.devices;
+            interface_name(self.opts.policy, &req.peer_uuid, |n| {
+                ours.contains(&n) || devices.name_in_use(n)
+            })
+        };
+        let mtu = self.mtu();
+        self.devices.create(&name, req.mac, mtu)
     }
 
     /// Paths up for `req`: the peer's interface (created on first login),
@@ -140,14 +167,14 @@ impl NetExtension {
         let route = req.route.without_cm();
         let i = match self.peers.iter().position(|p| p.uuid == req.peer_uuid) {
             Some(i) => i,
-            None => match self.new_tap(req) {
-                Ok(tap) => {
-                    tracing::info!(ifname = tap.name(), mac = %mac_string(req.mac), peer = %req.peer_uuid, "interface created");
+            None => match self.new_device(req) {
+                Ok(dev) => {
+                    tracing::info!(ifname = dev.name(), mac = %mac_string(req.mac), peer = %req.peer_uuid, "interface created");
                     self.peers.push(Peer {
                         uuid: req.peer_uuid,
                         mac: req.mac,
-                        port: NetPort::new(route, PortConfig::default()),
-                        tap,
+                        port: NetPort::new(route, self.devices.port_config()),
+                        dev,
                     });
                     self.peers.len() - 1
                 }
@@ -157,35 +184,36 @@ impl NetExtension {
                 }
             },
         };
+        let port_config = self.devices.port_config();
         let p = &mut self.peers[i];
         if p.port.is_up()
             && let Err(e) = p.port.tear_down(nhi)
         {
-            tracing::warn!(ifname = p.tap.name(), "tear-down before bring-up: {e}");
+            tracing::warn!(ifname = p.dev.name(), "tear-down before bring-up: {e}");
         }
         if p.port.route() != route {
-            p.port = NetPort::new(route, PortConfig::default());
+            p.port = NetPort::new(route, port_config);
         }
         if p.mac != req.mac {
-            match p.tap.set_mac(req.mac) {
+            match p.dev.set_mac(req.mac) {
                 Ok(()) => p.mac = req.mac,
-                Err(e) => tracing::warn!(ifname = p.tap.name(), "cannot change MAC: {e}"),
+                Err(e) => tracing::warn!(ifname = p.dev.name(), "cannot change MAC: {e}"),
             }
         }
         let adapter = route.port(0).unwrap_or(1);
         match p.port.bring_up(nhi, req, adapter) {
             Ok(()) => {
-                tracing::info!(ifname = p.tap.name(), route = %route, in_hopid = req.in_hopid, out_hopid = req.out_hopid, "data paths up");
+                tracing::info!(ifname = p.dev.name(), route = %route, in_hopid = req.in_hopid, out_hopid = req.out_hopid, "data paths up");
                 true
             }
             Err(e) => {
-                tracing::warn!(ifname = p.tap.name(), route = %route, "data paths: {e}");
+                tracing::warn!(ifname = p.dev.name(), route = %route, "data paths: {e}");
                 false
             }
         }
     }
 
-    fn peer_on(&mut self, route: Route) -> Option<&mut Peer> {
+    fn peer_on(&mut self, route: Route) -> Option<&mut Peer<D::Device>> {
         let route = route.without_cm();
         self.peers.iter_mut().find(|p| p.port.route() == route)
     }
@@ -207,19 +235,19 @@ impl NetExtension {
             NetEvent::TearDown { route } => {
                 if let Some(p) = self.peer_on(route) {
                     if let Err(e) = p.port.tear_down(nhi) {
-                        tracing::warn!(ifname = p.tap.name(), "tear-down: {e}");
+                        tracing::warn!(ifname = p.dev.name(), "tear-down: {e}");
                     }
                     if p.port.carrier() {
-                        let _ = p.port.set_carrier(&mut p.tap, false);
+                        let _ = p.port.set_carrier(&mut p.dev, false);
                     }
-                    tracing::info!(ifname = p.tap.name(), route = %route, "data paths down");
+                    tracing::info!(ifname = p.dev.name(), route = %route, "data paths down");
                 }
             }
             NetEvent::Carrier { route, on } => {
                 if let Some(p) = self.peer_on(route) {
-                    match p.port.set_carrier(&mut p.tap, on) {
-                        Ok(()) => tracing::info!(ifname = p.tap.name(), on, "carrier"),
-                        Err(e) => tracing::warn!(ifname = p.tap.name(), "carrier: {e}"),
+                    match p.port.set_carrier(&mut p.dev, on) {
+                        Ok(()) => tracing::info!(ifname = p.dev.name(), on, "carrier"),
+                        Err(e) => tracing::warn!(ifname = p.dev.name(), "carrier: {e}"),
                     }
                 }
                 self.record(now, if on { "carrier_on" } else { "carrier_off" }, route);
@@ -232,7 +260,7 @@ impl NetExtension {
     }
 }
 
-impl Extension for NetExtension {
+impl<D: Devices> Extension for NetExtension<D> {
     fn name(&self) -> &str {
         "thunderbolt-net"
     }
@@ -256,8 +284,8 @@ impl Extension for NetExtension {
             if !p.port.is_up() {
                 continue;
             }
-            let t = p.port.pump_tx(nhi, &mut p.tap, BUDGET);
-            let r = p.port.pump_rx(nhi, &mut p.tap, BUDGET);
+            let t = p.port.pump_tx(nhi, &mut p.dev, BUDGET);
+            let r = p.port.pump_rx(nhi, &mut p.dev, BUDGET);
             busy |= t.packets > 0 || t.more || r.frames > 0 || r.more;
         }
         busy
@@ -267,7 +295,7 @@ impl Extension for NetExtension {
         self.peers
             .iter()
             .filter(|p| p.port.is_up() && !p.port.tx_blocked())
-            .map(|p| p.tap.as_fd())
+            .filter_map(|p| p.dev.wait_fd())
             .collect()
     }
 
@@ -275,9 +303,9 @@ impl Extension for NetExtension {
         for p in &self.peers {
             let s = p.port.stats();
             snap.net.push(NetIfInfo {
-                ifname: p.tap.name().to_string(),
+                ifname: p.dev.name().to_string(),
                 mac: mac_string(p.mac),
-                mtu: self.opts.mtu.clamp(MIN_MTU, TAP_MAX_MTU),
+                mtu: self.mtu(),
                 peer_uuid: p.uuid.to_string(),
                 route: p.port.route().to_string(),
                 carrier: p.port.carrier(),
@@ -291,7 +319,7 @@ impl Extension for NetExtension {
                 rx_over_errors: s.rx.rx_over_errors,
                 rx_crc_errors: s.rx.rx_crc_errors,
                 rx_missed_errors: s.rx.rx_missed_errors,
-                rx_host_dropped: s.rx_host_dropped + p.tap.oversize_drops(),
+                rx_host_dropped: s.rx_host_dropped + p.dev.host_dropped(),
                 rx_no_desc: s.rx_no_desc,
                 bring_ups: s.bring_ups,
             });

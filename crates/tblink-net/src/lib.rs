@@ -13,6 +13,8 @@
 //! | [`rx`] | DMA frames → Ethernet frames with Linux's checks and counters | 06 §9, §14 |
 //! | [`stats`] | Linux's interface counters | 06 §14 |
 //! | [`port`] | rings, paths and the TAP ↔ ring data pumps of one peer | 05 §11, §13–14; 06 §6, §14 |
+//! | [`device`] | the host side of an interface: TAP or in-memory queue, created per peer | — |
+//! | [`queue`] | bounded in-memory frame queues for a userspace network stack | — |
 //! | [`vnet`] | `virtio_net_hdr` → checksum/TSO offload | 06 §10, §12 |
 //! | [`name`] | interface names (`thunderboltN`, stable per peer) | — |
 //! | [`sys`] | the TAP device (Linux only; the one module with `unsafe`) | — |
@@ -29,9 +31,11 @@
 #![warn(missing_docs)]
 
 pub mod csum;
+pub mod device;
 pub mod driver;
 pub mod name;
 pub mod port;
+pub mod queue;
 pub mod rx;
 pub mod stats;
 #[cfg(target_os = "linux")]
@@ -41,6 +45,7 @@ pub mod tx;
 pub mod vnet;
 
 pub use csum::Offload;
+pub use device::{Devices, NetDevice};
 pub use port::{FrameIo, NetPort, PortConfig, PortError, PortStats, RxPump, TxPump};
 pub use rx::{Reassembler, RxConfig, RxFlags, RxOutcome};
 pub use stats::{RxStats, TxStats};

@@ -1,5 +1,9 @@
 //! `tblink demo`: two hosts, one emulated cable, a real network link
-//! between two network namespaces, measured end to end.
+//! between two network namespaces, measured end to end; without root the
+//! same hosts in this process over a userspace TCP/IP stack
+//! ([`userspace`]).
+
+mod userspace;
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -10,20 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-
 use anyhow::{Context, bail};
+use tblink_host::Snapshot;
 use tblink_host::control::{Request, request};
-use tblink_host::runtime::Extension;
-use tblink_host::snapshot::TimelineEntry;
-use tblink_host::{Handed, HostOptions, Runtime, Snapshot};
-use tblink_hostif::HostInterface;
-use tblink_hostif::cable::inproc::{self, InProcCable};
-use tblink_net::driver::{NetConfig, NetDriver, NetEvent, with_net_driver};
-use tblink_net::{FrameIo, NetPort, PortConfig};
-use tblink_proto::driver::DriverId;
-use tblink_wire::Route;
 
 /// Long help of `tblink demo`.
 pub const LONG_ABOUT: &str = "\
@@ -45,13 +38,13 @@ carriers were on;
 installed, otherwise a built-in TCP test (this binary on both ends).
 
 Needs root (network namespaces, TAP devices), /dev/net/tun and `ip` \
-(iproute2); `ping` for the RTT. Without them the demo says what is \
-missing and, as a fallback, runs the discovery and ThunderboltIP login \
-between two hosts in this one process (emulated controllers and cable, no \
-network interfaces), sends raw Ethernet frames both ways through the DMA \
-rings, and prints that part of the report; --in-process runs just that. \
-(Ping and TCP over the in-process link would need a userspace TCP/IP \
-stack such as smoltcp, which is not wired in.)
+(iproute2); `ping` for the RTT. Without them the demo says which is \
+missing and runs the userspace path instead: the same two hosts (same \
+driver, same ThunderboltIP data path) in this one process over an \
+in-process cable, each with a userspace TCP/IP stack (smoltcp) on its \
+interface in place of a TAP and the kernel. It pings 20 times and runs a \
+TCP test each way with smoltcp, and prints the same report (interfaces \
+marked userspace). --userspace takes this path even as root.
 
 Everything the demo creates (namespaces, host processes, the temporary \
 directory with the cable socket and logs) is removed when it ends, fails \
@@ -61,7 +54,8 @@ to look around and how to clean up).
 --link caps the emulated cable's bandwidth like a real link: tb3 20 \
 Gbit/s, tb4 40 Gbit/s, tb5 80 Gbit/s per direction; none (the default) \
 leaves it uncapped. Exit status: 0 when the link came up and ping had no \
-loss, 1 otherwise.";
+loss (userspace path: and the TCP test delivered every byte both ways), 1 \
+otherwise.";
 
 /// Emulated link speed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,15 +106,17 @@ pub struct DemoArgs {
     /// Leave the namespaces and hosts running at the end.
     #[arg(long)]
     pub keep: bool,
-    /// Only the in-process part (no root needed): discovery, login and a
-    /// raw-frame data-path check between two hosts in this process.
-    #[arg(long, conflicts_with_all = ["keep", "mtu", "duration", "link"])]
-    pub in_process: bool,
+    /// Run both hosts in this process over a userspace TCP/IP stack
+    /// (smoltcp) instead of namespaces and TAPs, even as root.
+    #[arg(long, visible_alias = "in-process", conflicts_with = "keep")]
+    pub userspace: bool,
     /// Use the built-in TCP test even when iperf3 is installed.
     #[arg(long)]
     pub builtin_tcp: bool,
 }
 
+/// Host names, in plug order.
+const NAMES: [&str; 2] = ["alice", "bob"];
 const ADDR_A: &str = "10.77.0.1";
 const ADDR_B: &str = "10.77.0.2";
 const TCP_PORT: u16 = 5201;
@@ -153,7 +149,7 @@ fn is_root() -> bool {
 fn missing() -> Vec<String> {
     let mut v = Vec::new();
     if !is_root() {
-        v.push("root (network namespaces and TAP devices need it)".to_string());
+        v.push("root (for network namespaces and TAP devices)".to_string());
     }
     if !tblink_net::sys::tun_available() {
         v.push(format!("{} (TUN/TAP driver)", tblink_net::sys::TUN_PATH));
@@ -306,22 +302,41 @@ fn parse_ping(out: &str) -> PingStats {
 
 /// Run the demo.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    if args.in_process {
-        return fallback();
-    }
-    let missing = missing();
-    if !missing.is_empty() {
-        println!("tblink demo: the full demo needs {}.", missing.join(", "));
-        println!(
-            "Falling back to discovery and ThunderboltIP login between two hosts in this process \
-             (no network interfaces, so no ping or throughput test)."
-        );
-        return fallback();
-    }
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, interrupted.clone())
             .context("cannot install signal handler")?;
+    }
+    let missing = if args.userspace {
+        Vec::new()
+    } else {
+        missing()
+    };
+    if args.userspace || !missing.is_empty() {
+        if args.userspace {
+            println!("tblink demo: userspace path (--userspace).");
+        } else {
+            println!(
+                "tblink demo: userspace path, because the namespace path needs what is missing \
+                 here: {}.",
+                missing.join("; ")
+            );
+        }
+        println!(
+            "Running both hosts in this process instead: same driver and ThunderboltIP data path, \
+             in-memory interfaces in place of TAPs, and a userspace TCP/IP stack (smoltcp) in \
+             place of the kernel's for ping and the TCP test."
+        );
+        let p = Progress(Instant::now());
+        return userspace::run(
+            &p,
+            userspace::Options {
+                mtu: args.mtu,
+                duration: Duration::from_secs(args.duration),
+                link: args.link,
+                interrupted,
+            },
+        );
     }
     let check = || -> anyhow::Result<()> {
         if interrupted.load(Ordering::SeqCst) {
@@ -351,7 +366,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         g.ns.push(n.clone());
         ip(&["-n", n, "link", "set", "lo", "up"])?;
     }
-    let names = ["alice", "bob"];
+    let names = NAMES;
     let socks = [dir.join("alice.sock"), dir.join("bob.sock")];
     let cable = dir.join("cable.sock");
     let mtu = args.mtu.to_string();
@@ -788,284 +803,11 @@ pub fn tcp_test(args: &TcpTestArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What the in-process data path shares with the demo.
-#[derive(Debug, Default)]
-struct MemShared {
-    /// Frames to transmit to the peer.
-    inject: VecDeque<Vec<u8>>,
-    /// Frames received from the peer.
-    got: Vec<Vec<u8>>,
-    carrier: bool,
-    mac: Option<[u8; 6]>,
-    timeline: Vec<TimelineEntry>,
-}
-
-/// An in-memory host device for a [`NetPort`].
-#[derive(Debug)]
-struct MemIo(Arc<Mutex<MemShared>>);
-
-fn lock_err() -> std::io::Error {
-    std::io::Error::other("demo state poisoned")
-}
-
-impl FrameIo for MemIo {
-    fn recv_frame(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut g = self.0.lock().map_err(|_| lock_err())?;
-        match g.inject.pop_front() {
-            Some(f) if f.len() <= buf.len() => {
-                buf[..f.len()].copy_from_slice(&f);
-                Ok(f.len())
-            }
-            Some(_) => Err(std::io::Error::other("frame too large")),
-            None => Err(std::io::ErrorKind::WouldBlock.into()),
-        }
-    }
-    fn send_frame(&mut self, frame: &[u8]) -> std::io::Result<bool> {
-        let mut g = self.0.lock().map_err(|_| lock_err())?;
-        g.got.push(frame.to_vec());
-        Ok(true)
-    }
-    fn set_carrier(&mut self, on: bool) -> std::io::Result<()> {
-        let mut g = self.0.lock().map_err(|_| lock_err())?;
-        g.carrier = on;
-        Ok(())
-    }
-}
-
-/// ThunderboltIP with an in-memory device instead of a TAP.
-#[derive(Debug)]
-struct MemNet {
-    driver: DriverId,
-    port: Option<NetPort>,
-    io: MemIo,
-}
-
-impl MemNet {
-    fn note(&self, now: tblink_proto::Instant, event: &str, route: Route) {
-        if let Ok(mut g) = self.io.0.lock() {
-            g.timeline.push(TimelineEntry {
-                t_ms: now.as_nanos() as f64 / 1e6,
-                event: event.to_string(),
-                route: Some(route.to_string()),
-            });
-        }
-    }
-}
-
-impl Extension for MemNet {
-    fn name(&self) -> &str {
-        "thunderbolt-net (in memory)"
-    }
-
-    fn poll(
-        &mut self,
-        nhi: &mut dyn HostInterface,
-        host: &mut tblink_proto::Host,
-        now: tblink_proto::Instant,
-    ) -> bool {
-        let mut busy = false;
-        loop {
-            let events: Vec<NetEvent> = with_net_driver(host, now, self.driver, |d, _| {
-                std::iter::from_fn(|| d.poll_event()).collect()
-            })
-            .unwrap_or_default();
-            if events.is_empty() {
-                break;
-            }
-            busy = true;
-            for e in events {
-                match e {
-                    NetEvent::BringUp(req) => {
-                        self.note(now, "login", req.route);
-                        let route = req.route.without_cm();
-                        let port = self
-                            .port
-                            .get_or_insert_with(|| NetPort::new(route, PortConfig::default()));
-                        let ok = port.bring_up(nhi, &req, route.port(0).unwrap_or(1)).is_ok();
-                        if let Ok(mut g) = self.io.0.lock() {
-                            g.mac = Some(req.mac);
-                        }
-                        with_net_driver(host, now, self.driver, |d, _| {
-                            if ok {
-                                d.paths_up(req.route)
-                            } else {
-                                d.paths_failed(now, req.route)
-                            }
-                        });
-                    }
-                    NetEvent::TearDown { .. } => {
-                        if let Some(p) = &mut self.port {
-                            let _ = p.tear_down(nhi);
-                        }
-                    }
-                    NetEvent::Carrier { route, on } => {
-                        if let Some(p) = &mut self.port {
-                            let _ = p.set_carrier(&mut self.io, on);
-                        }
-                        self.note(now, if on { "carrier_on" } else { "carrier_off" }, route);
-                    }
-                    NetEvent::LoginTimedOut { route } => self.note(now, "login_timed_out", route),
-                }
-            }
-        }
-        if let Some(p) = &mut self.port {
-            let t = p.pump_tx(nhi, &mut self.io, 64);
-            let r = p.pump_rx(nhi, &mut self.io, 64);
-            busy |= t.packets > 0 || t.more || r.frames > 0 || r.more;
-        }
-        busy
-    }
-
-    fn describe(&self, snap: &mut Snapshot) {
-        if let Ok(g) = self.io.0.lock() {
-            snap.timeline.extend(g.timeline.iter().cloned());
-        }
-    }
-}
-
-fn mem_host(name: &str, cable: InProcCable) -> anyhow::Result<(Runtime, Arc<Mutex<MemShared>>)> {
-    let mut rt = Runtime::new(HostOptions::new(name))?;
-    tblink_host::register_default_drivers(&mut rt)?;
-    let d = NetDriver::new(NetConfig {
-        e2e: true,
-        ..NetConfig::default()
-    });
-    let svc = d.local_service();
-    let id = rt.register_driver(Box::new(d), vec![svc])?;
-    let shared = Arc::new(Mutex::new(MemShared::default()));
-    rt.add_extension(Box::new(MemNet {
-        driver: id,
-        port: None,
-        io: MemIo(shared.clone()),
-    }));
-    rt.add_port(1, Box::new(Handed::new(cable, "inproc")))?;
-    Ok((rt, shared))
-}
-
-fn mac_str(m: Option<[u8; 6]>) -> String {
-    m.map_or("-".into(), |m| {
-        format!(
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
-    })
-}
-
-/// Frames the in-process data-path check sends each way.
-const MEM_FRAMES: usize = 2000;
-
-/// Without root: discovery, ThunderboltIP login and a raw-frame data-path
-/// check between two hosts in this process.
-fn fallback() -> anyhow::Result<ExitCode> {
-    let p = Progress(Instant::now());
-    let names = ["alice", "bob"];
-    let (ca, cb) = inproc::pair().map_err(|e| anyhow::anyhow!("in-process cable: {e:?}"))?;
-    p.say("two hosts in this process, joined by an in-process cable");
-    let (mut a, sa) = mem_host(names[0], ca)?;
-    let (mut b, sb) = mem_host(names[1], cb)?;
-    let carrier = |s: &Arc<Mutex<MemShared>>| s.lock().is_ok_and(|g| g.carrier);
-    let t0 = Instant::now();
-    let mut up = None;
-    while t0.elapsed() < UP_LIMIT {
-        let busy = a.turn() | b.turn();
-        if carrier(&sa) && carrier(&sb) {
-            up = Some(t0.elapsed());
-            break;
-        }
-        if !busy {
-            a.wait(Duration::from_micros(100));
-            b.wait(Duration::from_micros(100));
-        }
-    }
-    let Some(up) = up else {
-        bail!(
-            "discovery and login did not finish within {} s",
-            UP_LIMIT.as_secs()
-        );
-    };
-    p.say("both hosts logged in, carriers on");
-    let macs = [
-        sa.lock().map_err(|_| lock_err())?.mac,
-        sb.lock().map_err(|_| lock_err())?.mac,
-    ];
-    // Raw Ethernet frames (EtherType 0x88b5, local experimental), 1514 bytes.
-    let frame = |from: usize, i: usize| -> Vec<u8> {
-        let mut f = Vec::with_capacity(1514);
-        f.extend_from_slice(&macs[1 - from].unwrap_or_default());
-        f.extend_from_slice(&macs[from].unwrap_or_default());
-        f.extend_from_slice(&[0x88, 0xb5]);
-        f.extend((0..1500).map(|k| (i + k + from) as u8));
-        f
-    };
-    for (from, s) in [&sa, &sb].into_iter().enumerate() {
-        let mut g = s.lock().map_err(|_| lock_err())?;
-        g.inject.extend((0..MEM_FRAMES).map(|i| frame(from, i)));
-    }
-    p.say(&format!(
-        "data path: {MEM_FRAMES} frames of 1514 bytes each way through the DMA rings"
-    ));
-    let t1 = Instant::now();
-    let done = |s: &Arc<Mutex<MemShared>>| s.lock().map_or(0, |g| g.got.len()) >= MEM_FRAMES;
-    while !(done(&sa) && done(&sb)) && t1.elapsed() < Duration::from_secs(20) {
-        if !(a.turn() | b.turn()) {
-            a.wait(Duration::from_micros(50));
-            b.wait(Duration::from_micros(50));
-        }
-    }
-    let took = t1.elapsed();
-    let mut intact = true;
-    for (to, s) in [&sa, &sb].into_iter().enumerate() {
-        let g = s.lock().map_err(|_| lock_err())?;
-        intact &= g.got.len() == MEM_FRAMES
-            && g.got
-                .iter()
-                .enumerate()
-                .all(|(i, f)| *f == frame(1 - to, i));
-    }
-    let snaps = [a.snapshot(), b.snapshot()];
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "\n== tblink demo report (in process, no network interfaces)"
-    );
-    for (i, s) in snaps.iter().enumerate() {
-        let _ = writeln!(
-            o,
-            "{:<6} uuid {}  mac {}",
-            names[i],
-            s.uuid,
-            mac_str(macs[i])
-        );
-    }
-    timeline_table(&mut o, &names, &snaps);
-    let _ = writeln!(
-        o,
-        "plug → both carriers on: {:.1} ms",
-        up.as_secs_f64() * 1e3
-    );
-    let bits = (2 * MEM_FRAMES * 1514 * 8) as f64;
-    let _ = writeln!(
-        o,
-        "data path: {} ({MEM_FRAMES} frames each way in {:.1} ms, {:.2} Gbit/s both ways together, one thread)",
-        if intact {
-            "all frames arrived intact"
-        } else {
-            "FRAMES LOST OR DAMAGED"
-        },
-        took.as_secs_f64() * 1e3,
-        bits / took.as_secs_f64().max(1e-9) / 1e9
-    );
-    let _ = writeln!(
-        o,
-        "not shown here: ping and TCP throughput (they need root for network namespaces and \
-         TAP devices; a userspace TCP/IP stack such as smoltcp is not wired in)"
-    );
-    print!("{o}");
-    Ok(if intact {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+fn mac_str(m: [u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 fn timeline_table(o: &mut String, names: &[&str; 2], snaps: &[Snapshot; 2]) {
