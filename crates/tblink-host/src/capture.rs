@@ -876,7 +876,8 @@ pub enum CaptureError {
 }
 
 /// Incremental reader of a capture stream from any byte source: keeps a
-/// fixed buffer ([`CLIENT_BUF`] bytes) and hands out records borrowing it.
+/// fixed buffer (room for four of the largest records) and hands out
+/// records borrowing it.
 #[derive(Debug)]
 pub struct StreamReader<R> {
     src: R,
