@@ -33,7 +33,7 @@
 //!
 //! # The `capture` request
 //! `{"cmd":"capture","adapter":N,"snaplen":S}` (`adapter` left out: every
-//! port; `snaplen` left out: whole packets) is answered by one JSON
+//! port; `snaplen` left out or 0: whole packets) is answered by one JSON
 //! response line (`{"ok":true,"message":…}` or an error such as an
 //! unknown port). After an `ok` the connection carries a binary stream,
 //! all integers little-endian:
@@ -806,7 +806,8 @@ fn write_units(
 }
 
 /// Stream `sub` to a client (daemon side): the stream header, then
-/// records with at most `snaplen` bytes each (whole packets for `None`)
+/// records with at most `snaplen` bytes each (whole packets for `None` or
+/// 0)
 /// until the client sends a line or closes, or `stop` is set; then what is
 /// still queued and the `end` record.
 pub fn stream(
@@ -816,7 +817,10 @@ pub fn stream(
     w: UnixStream,
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
-    let snap = snaplen.map_or(MAX_RECORD, |s| s.min(MAX_RECORD)) as usize;
+    let snap = match snaplen {
+        Some(s) if s > 0 => s.min(MAX_RECORD),
+        _ => MAX_RECORD,
+    } as usize;
     let mut out = BufWriter::with_capacity(STREAM_BUF, w);
     out.write_all(&stream_header())?;
     out.flush()?;
