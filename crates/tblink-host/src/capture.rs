@@ -807,9 +807,8 @@ fn write_units(
 
 /// Stream `sub` to a client (daemon side): the stream header, then
 /// records with at most `snaplen` bytes each (whole packets for `None` or
-/// 0)
-/// until the client sends a line or closes, or `stop` is set; then what is
-/// still queued and the `end` record.
+/// 0) until the client sends a line or closes, or `stop` is set; then what
+/// is still queued and the `end` record.
 pub fn stream(
     mut sub: Subscription,
     snaplen: Option<u32>,
