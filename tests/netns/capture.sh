@@ -9,6 +9,7 @@
 #     (UUIDs in canonical form, matching `tblink ls`), the ThunderboltIP
 #     LOGIN/LOGIN_RESPONSE, every CRC as correct, and the ICMP echo
 #     requests and replies as IP in the Ethernet frames;
+#   * --snaplen cuts packets and keeps their original length;
 #   * --count and --seconds stop by themselves; a host that is not running
 #     and an unknown port are refused with exit status 2 and 1.
 #
@@ -230,6 +231,23 @@ PID_C=
 n=$(summary "$DIR/count.pcapng" | wc -l)
 [ "$n" = 4 ] || fail "--count 4 wrote $n packets"
 pass "--count 4: exactly 4 packets"
+
+# ---- --snaplen keeps the first N bytes and the original length
+"$BIN" capture --control "$DIR/alice.sock" -w "$DIR/snap.pcapng" --snaplen 64 2>"$DIR/snap.log" &
+PID_C=$!
+until_ok 5 "snaplen capture started" grep -q 'capturing' "$DIR/snap.log"
+ip netns exec "$NS_A" ping -c 3 -i 0.05 -W 1 -s 1000 10.77.0.2 >/dev/null 2>&1 || fail "ping -s 1000"
+kill -INT "$PID_C"
+wait "$PID_C" || fail "--snaplen capture failed: $(cat "$DIR/snap.log")"
+PID_C=
+# ICMP echo of 1000 bytes: 14 + 20 + 8 + 1000 = 1042 bytes on the wire.
+tshark -r "$DIR/snap.pcapng" -X "lua_script:$LUA" -T fields -e frame.cap_len -e frame.len \
+    -Y icmp 2>/dev/null >"$DIR/snap.txt"
+[ "$(sort -u "$DIR/snap.txt")" = "$(printf '64\t1042')" ] && [ "$(wc -l <"$DIR/snap.txt")" = 6 ] ||
+    fail "--snaplen 64: want 6 ICMP frames of 64 of 1042 bytes, got: $(sort "$DIR/snap.txt" | uniq -c)"
+big=$(tshark -r "$DIR/snap.pcapng" -T fields -e frame.cap_len 2>/dev/null | awk '$1 > 64' | wc -l)
+[ "$big" = 0 ] || fail "--snaplen 64: $big records longer than 64 bytes"
+pass "--snaplen 64: 6 ICMP frames cut to 64 of 1042 bytes, no record longer than 64"
 
 start=$(date +%s%N)
 "$BIN" capture --control "$DIR/alice.sock" -w "$DIR/secs.pcapng" --seconds 0.5 2>"$DIR/secs.log" ||

@@ -4,7 +4,7 @@
 //! Requests: `{"cmd":"status"}` and
 //! `{"cmd":"port","adapter":1,"action":"unplug"}` (or `"plug"`), and
 //! `{"cmd":"capture","adapter":1}`, which turns the connection into a
-//! stream of captured packets ([`crate::capture`]).
+//! binary stream of captured packets ([`crate::capture`]).
 //! Responses: `{"ok":true,"status":{…}}`, `{"ok":true,"message":"…"}` or
 //! `{"ok":false,"error":"…"}`.
 //!
@@ -60,6 +60,10 @@ pub enum Request {
         /// Lane adapter number.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         adapter: Option<u8>,
+        /// Bytes kept of each packet (the rest is cut off); whole packets
+        /// without it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snaplen: Option<u32>,
     },
     /// Start a `dma_test` run.
     Dmatest(DmaTestRequest),

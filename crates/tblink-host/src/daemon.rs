@@ -224,18 +224,18 @@ fn client(
         }
         let resp = match serde_json::from_str::<Request>(&line) {
             Err(e) => Response::error(format!("bad request: {e}")),
-            Ok(Request::Capture { adapter }) => match capture_check(shared, adapter) {
+            Ok(Request::Capture { adapter, snaplen }) => match capture_check(shared, adapter) {
                 Err(e) => Response::error(e),
                 Ok(what) => {
                     // Subscribe before answering: nothing after the answer
                     // is missed.
-                    let sub = hub.subscribe(adapter, capture::QUEUE);
+                    let sub = hub.subscribe(adapter, capture::QUEUE_BYTES);
                     let mut out = serde_json::to_string(&Response::done(what))
                         .unwrap_or_else(|_| r#"{"ok":true}"#.to_string());
                     out.push('\n');
                     w.write_all(out.as_bytes())?;
                     tracing::info!(?adapter, "capture started");
-                    let res = capture::stream(sub, &mut r, w, stop);
+                    let res = capture::stream(sub, snaplen, &mut r, w, stop);
                     tracing::info!(?adapter, "capture stopped");
                     return res;
                 }

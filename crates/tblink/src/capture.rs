@@ -1,8 +1,9 @@
 //! `tblink capture`: record a running host's cable traffic into a pcapng
 //! file.
 //!
-//! The host streams what crosses its ports (see `tblink_host::capture`);
-//! this side writes pcapng with the `pcap-file` crate:
+//! The host streams what crosses its ports (see `tblink_host::capture`
+//! for the binary stream), read through a fixed buffer; this side writes
+//! pcapng with the `pcap-file` crate through a 256 KiB buffered writer:
 //!
 //! * one interface per port and kind, described when first used:
 //!   `tblink-pN-ctl` with link type [`LINKTYPE_TBLINK_CTL`] (147,
@@ -43,7 +44,7 @@ use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
 use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
-use tblink_host::capture::{CaptureClient, CaptureLine, Direction, Polled};
+use tblink_host::capture::{CaptureClient, Direction, EndStats, Frame, FrameKind, Polled, Record};
 use tblink_host::control::ControlError;
 
 use crate::ls::{not_running, target};
@@ -58,8 +59,9 @@ pub const PSEUDO_LEN: usize = 4;
 const EPB_INBOUND: u32 = 0b01;
 /// `epb_flags` direction bits (pcapng): outbound.
 const EPB_OUTBOUND: u32 = 0b10;
-/// Snapshot length written into the interface descriptions.
-const SNAPLEN: u32 = 0x40000;
+/// Snapshot length written into the interface descriptions when packets
+/// are kept whole (the largest record the host streams).
+const SNAPLEN: u32 = tblink_host::capture::MAX_RECORD;
 /// How long to wait for the host's last lines after asking it to stop.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -81,7 +83,8 @@ the file with the dissector shipped in tools/wireshark/tblink.lua:
 Ethernet frames use link type 1 on a second interface per port, so IP, \
 ARP, TCP… decode as usual. Data frames are reassembled by the host with \
 the ThunderboltIP receive rules; frames that are not ThunderboltIP are \
-only counted.
+only counted. --snaplen N keeps the first N bytes of each packet (the \
+original length is recorded), which makes capturing bulk traffic cheaper.
 
 The capture runs until --count packets were written, --seconds passed, or \
 Ctrl-C; the file is then completed with everything the host captured up \
@@ -112,6 +115,9 @@ pub struct CaptureArgs {
     /// Stop after S seconds.
     #[arg(long, value_name = "S")]
     pub seconds: Option<f64>,
+    /// Keep at most N bytes of each packet (default: whole packets).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(SNAPLEN)))]
+    pub snaplen: Option<u32>,
 }
 
 /// Which interface of a port.
@@ -137,11 +143,14 @@ impl Written {
     }
 }
 
-/// A pcapng file being written from capture lines.
+/// A pcapng file being written from capture records.
 pub struct PcapngOut<W: Write> {
     w: PcapNgWriter<W>,
     ifaces: Vec<(u8, Link)>,
     written: Written,
+    snaplen: u32,
+    /// Reused for the pseudo-header + packet of control records.
+    scratch: Vec<u8>,
 }
 
 impl<W: Write> std::fmt::Debug for PcapngOut<W> {
@@ -154,8 +163,15 @@ impl<W: Write> std::fmt::Debug for PcapngOut<W> {
 }
 
 /// The control-packet record (pseudo-header + packet) of one packet.
+#[cfg(test)]
 pub fn control_record(dir: Direction, port: u8, pdf: u8, packet: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(PSEUDO_LEN + packet.len());
+    put_control_record(&mut v, dir, port, pdf, packet);
+    v
+}
+
+/// Append the control-packet record of one packet to `v`.
+fn put_control_record(v: &mut Vec<u8>, dir: Direction, port: u8, pdf: u8, packet: &[u8]) {
     v.push(PSEUDO_VERSION);
     v.push(match dir {
         Direction::Rx => 0,
@@ -164,12 +180,17 @@ pub fn control_record(dir: Direction, port: u8, pdf: u8, packet: &[u8]) -> Vec<u
     v.push(port);
     v.push(pdf & 0xf);
     v.extend_from_slice(packet);
-    v
 }
 
 impl<W: Write> PcapngOut<W> {
-    /// Start a file (little-endian section) on `w`.
+    /// Start a file (little-endian section) on `w` for whole packets.
+    #[cfg(test)]
     pub fn new(w: W) -> Result<Self> {
+        Self::with_snaplen(w, SNAPLEN)
+    }
+
+    /// Start a file whose interfaces announce `snaplen`.
+    pub fn with_snaplen(w: W, snaplen: u32) -> Result<Self> {
         let shb = SectionHeaderBlock {
             endianness: Endianness::Little,
             options: vec![SectionHeaderOption::UserApplication(Cow::Owned(format!(
@@ -184,6 +205,8 @@ impl<W: Write> PcapngOut<W> {
             w,
             ifaces: Vec::new(),
             written: Written::default(),
+            snaplen,
+            scratch: Vec::new(),
         })
     }
 
@@ -205,7 +228,7 @@ impl<W: Write> PcapngOut<W> {
         };
         let idb = InterfaceDescriptionBlock {
             linktype,
-            snaplen: SNAPLEN,
+            snaplen: self.snaplen,
             options: vec![
                 InterfaceDescriptionOption::IfName(Cow::Owned(name)),
                 InterfaceDescriptionOption::IfDescription(Cow::Owned(desc)),
@@ -220,54 +243,49 @@ impl<W: Write> PcapngOut<W> {
         u32::try_from(self.ifaces.len() - 1).map_err(|_| anyhow!("too many interfaces"))
     }
 
-    fn packet(&mut self, iface: u32, t_ns: u64, dir: Direction, data: &[u8]) -> Result<()> {
+    fn packet(
+        w: &mut PcapNgWriter<W>,
+        iface: u32,
+        t_ns: u64,
+        dir: Direction,
+        original_len: u32,
+        data: &[u8],
+    ) -> Result<()> {
         let epb = EnhancedPacketBlock {
             interface_id: iface,
             timestamp: Duration::from_nanos(t_ns),
-            original_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            original_len,
             data: Cow::Borrowed(data),
             options: vec![EnhancedPacketOption::Flags(match dir {
                 Direction::Rx => EPB_INBOUND,
                 Direction::Tx => EPB_OUTBOUND,
             })],
         };
-        self.w
-            .write_pcapng_block(epb)
+        w.write_pcapng_block(epb)
             .map_err(|e| anyhow!("cannot write pcapng: {e}"))?;
         Ok(())
     }
 
-    /// Write one control packet or Ethernet frame; other lines are ignored.
-    /// Returns whether a packet was written.
-    pub fn write_line(&mut self, line: &CaptureLine) -> Result<bool> {
-        match line {
-            CaptureLine::Control {
-                t_ns,
-                port,
-                dir,
-                pdf,
-                data,
-            } => {
-                let i = self.iface(*port, Link::Control)?;
-                let rec = control_record(*dir, *port, *pdf, &data.0);
-                self.packet(i, *t_ns, *dir, &rec)?;
+    /// Write one control packet or Ethernet frame.
+    pub fn write_frame(&mut self, f: &Frame<'_>) -> Result<()> {
+        match f.kind {
+            FrameKind::Control { pdf } => {
+                let i = self.iface(f.port, Link::Control)?;
+                self.scratch.clear();
+                put_control_record(&mut self.scratch, f.dir, f.port, pdf, f.data);
+                // The snapshot length counts the pseudo-header too.
+                self.scratch.truncate(self.snaplen as usize);
+                let orig = f.orig_len.saturating_add(PSEUDO_LEN as u32);
+                Self::packet(&mut self.w, i, f.t_ns, f.dir, orig, &self.scratch)?;
                 self.written.control += 1;
-                Ok(true)
             }
-            CaptureLine::Ethernet {
-                t_ns,
-                port,
-                dir,
-                data,
-                ..
-            } => {
-                let i = self.iface(*port, Link::Ethernet)?;
-                self.packet(i, *t_ns, *dir, &data.0)?;
+            FrameKind::Ethernet { .. } => {
+                let i = self.iface(f.port, Link::Ethernet)?;
+                Self::packet(&mut self.w, i, f.t_ns, f.dir, f.orig_len, f.data)?;
                 self.written.ethernet += 1;
-                Ok(true)
             }
-            CaptureLine::End { .. } => Ok(false),
         }
+        Ok(())
     }
 
     /// What was written so far.
@@ -300,16 +318,21 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         signal_hook::flag::register(sig, interrupted.clone())
             .context("cannot install signal handler")?;
     }
-    let mut client =
-        match CaptureClient::start(&path, &label, args.port, Duration::from_millis(100)) {
-            Err(e @ ControlError::NotRunning { .. }) => return Ok(not_running(e)),
-            Err(e) => return Err(e.into()),
-            Ok(Err(reason)) => {
-                eprintln!("tblink: {label}: {reason}");
-                return Ok(ExitCode::FAILURE);
-            }
-            Ok(Ok(c)) => c,
-        };
+    let mut client = match CaptureClient::start(
+        &path,
+        &label,
+        args.port,
+        args.snaplen,
+        Duration::from_millis(100),
+    ) {
+        Err(e @ ControlError::NotRunning { .. }) => return Ok(not_running(e)),
+        Err(e) => return Err(e.into()),
+        Ok(Err(reason)) => {
+            eprintln!("tblink: {label}: {reason}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Ok(Ok(c)) => c,
+    };
     let to_stdout = args.write.as_os_str() == "-";
     let sink: Box<dyn Write> = if to_stdout {
         Box::new(std::io::stdout().lock())
@@ -319,7 +342,10 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot create {}", args.write.display()))?,
         )
     };
-    let mut out = PcapngOut::new(std::io::BufWriter::with_capacity(256 * 1024, sink))?;
+    let mut out = PcapngOut::with_snaplen(
+        std::io::BufWriter::with_capacity(256 * 1024, sink),
+        args.snaplen.unwrap_or(SNAPLEN),
+    )?;
     let file = if to_stdout {
         "standard output".to_string()
     } else {
@@ -354,17 +380,13 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
             break;
         }
         match client.poll()? {
-            Polled::Line(CaptureLine::End {
-                dropped,
-                data_frames,
-                not_reassembled,
-            }) => {
-                end = Some((dropped, data_frames, not_reassembled));
+            Polled::Record(Record::End(e)) => {
+                end = Some(e);
                 break;
             }
-            Polled::Line(l) => {
+            Polled::Record(Record::Frame(f)) => {
                 if args.count.is_none_or(|n| out.written().total() < n) {
-                    out.write_line(&l)?;
+                    out.write_frame(&f)?;
                 }
             }
             Polled::Idle => out
@@ -390,7 +412,11 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     match end {
-        Some((dropped, data_frames, not_reassembled)) => {
+        Some(EndStats {
+            dropped,
+            data_frames,
+            not_reassembled,
+        }) => {
             eprintln!(
                 "tblink capture: {dropped} dropped by the host (capture too slow), \
                  {data_frames} data frames seen, {not_reassembled} not reassembled into Ethernet frames"
@@ -409,48 +435,91 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
 mod tests {
     use super::*;
     use pcap_file::pcapng::{Block, PcapNgReader};
-    use tblink_host::capture::Hex;
 
-    fn sample() -> Vec<CaptureLine> {
+    /// A frame record with its bytes.
+    struct Owned {
+        t_ns: u64,
+        port: u8,
+        dir: Direction,
+        kind: FrameKind,
+        data: Vec<u8>,
+    }
+
+    impl Owned {
+        fn frame(&self) -> Frame<'_> {
+            Frame {
+                t_ns: self.t_ns,
+                port: self.port,
+                dir: self.dir,
+                kind: self.kind,
+                orig_len: self.data.len() as u32,
+                data: &self.data,
+            }
+        }
+    }
+
+    fn sample() -> Vec<Owned> {
         vec![
-            CaptureLine::Control {
+            Owned {
                 t_ns: 1_700_000_000_123_456_789,
                 port: 1,
                 dir: Direction::Tx,
-                pdf: 6,
-                data: Hex(vec![0, 0, 0, 0, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd]),
+                kind: FrameKind::Control { pdf: 6 },
+                data: vec![0, 0, 0, 0, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd],
             },
-            CaptureLine::Ethernet {
+            Owned {
                 t_ns: 1_700_000_001_000_000_000,
                 port: 1,
                 dir: Direction::Rx,
-                hop: 8,
-                data: Hex(vec![0xff; 14]),
+                kind: FrameKind::Ethernet { hop: 8 },
+                data: vec![0xff; 14],
             },
-            CaptureLine::Control {
+            Owned {
                 t_ns: 1_700_000_002_000_000_001,
                 port: 1,
                 dir: Direction::Rx,
-                pdf: 7,
-                data: Hex(vec![0x80, 0, 0, 0, 0, 0, 0, 3]),
-            },
-            CaptureLine::End {
-                dropped: 0,
-                data_frames: 1,
-                not_reassembled: 0,
+                kind: FrameKind::Control { pdf: 7 },
+                data: vec![0x80, 0, 0, 0, 0, 0, 0, 3],
             },
         ]
     }
 
     fn write_sample() -> (Vec<u8>, Written) {
         let mut out = PcapngOut::new(Vec::new()).unwrap();
-        let mut n = 0;
         for l in sample() {
-            n += usize::from(out.write_line(&l).unwrap());
+            out.write_frame(&l.frame()).unwrap();
         }
-        assert_eq!(n, 3);
         let w = out.written();
         (out.into_inner(), w)
+    }
+
+    #[test]
+    fn snaplen_cuts_records_and_keeps_original_length() {
+        let mut out = PcapngOut::with_snaplen(Vec::new(), 6).unwrap();
+        for l in sample() {
+            let mut f = l.frame();
+            // The host cut the packet to the snaplen already.
+            f.data = &f.data[..f.data.len().min(6)];
+            out.write_frame(&f).unwrap();
+        }
+        let bytes = out.into_inner();
+        let mut r = PcapNgReader::new(&bytes[..]).unwrap();
+        let mut got = Vec::new();
+        while let Some(b) = r.next_block() {
+            match b.unwrap() {
+                Block::InterfaceDescription(i) => assert_eq!(i.snaplen, 6),
+                Block::EnhancedPacket(p) => got.push((p.original_len, p.data.to_vec())),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            got,
+            [
+                (16, vec![1, 1, 1, 6, 0, 0]),
+                (14, vec![0xff; 6]),
+                (12, vec![1, 0, 1, 7, 0x80, 0]),
+            ]
+        );
     }
 
     #[test]
@@ -537,7 +606,10 @@ mod tests {
 
     fn unhex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
-        Hex::from_hex(&s).unwrap().0
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     fn csum(b: &[u8]) -> u16 {
@@ -573,9 +645,9 @@ mod tests {
         eth
     }
 
-    /// The worked examples of spec 01, 02 and 06 as capture lines (plus
+    /// The worked examples of spec 01, 02 and 06 as capture records (plus
     /// one packet with a damaged CRC and one Ethernet frame).
-    fn spec_vectors() -> Vec<CaptureLine> {
+    fn spec_vectors() -> Vec<Owned> {
         let ctl = |dir, pdf, hex: &str| (dir, pdf, unhex(hex));
         let mut logout_bad = unhex(
             "00 00 00 00 00 00 00 01 00 00 00 0e 9e 58 8f 79 47 8a 16 36 64 56 c6 97 dd c8 20 a9
@@ -682,23 +754,23 @@ mod tests {
             (Direction::Rx, 7, logout_bad),
         ];
         let t0 = 1_700_000_000_000_000_000u64;
-        let mut lines: Vec<CaptureLine> = v
+        let mut lines: Vec<Owned> = v
             .into_iter()
             .enumerate()
-            .map(|(i, (dir, pdf, data))| CaptureLine::Control {
+            .map(|(i, (dir, pdf, data))| Owned {
                 t_ns: t0 + i as u64 * 1_000_000,
                 port: 1,
                 dir,
-                pdf,
-                data: Hex(data),
+                kind: FrameKind::Control { pdf },
+                data,
             })
             .collect();
-        lines.push(CaptureLine::Ethernet {
+        lines.push(Owned {
             t_ns: t0 + 100_000_000,
             port: 1,
             dir: Direction::Tx,
-            hop: 8,
-            data: Hex(icmp_echo()),
+            kind: FrameKind::Ethernet { hop: 8 },
+            data: icmp_echo(),
         });
         lines
     }
@@ -710,7 +782,7 @@ mod tests {
     fn spec_vectors_fixture_is_current() {
         let mut out = PcapngOut::new(Vec::new()).unwrap();
         for l in spec_vectors() {
-            assert!(out.write_line(&l).unwrap());
+            out.write_frame(&l.frame()).unwrap();
         }
         let bytes = out.into_inner();
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
