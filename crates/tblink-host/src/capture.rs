@@ -82,19 +82,24 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tblink_hostif::cable::Packet;
 use tblink_net::rx::{Reassembler, RxConfig, RxFlags, RxOutcome};
 
-use crate::control::{ControlError, Request, Response};
+use crate::control::{self, ControlError, Request};
 
 /// Bytes of units (16-byte header each included) a capture's queue
 /// buffer holds before further units are dropped and counted.
 pub const QUEUE_BYTES: usize = 32 << 20;
-/// Reassemblers kept per capture (port, direction, HopID); data frames of
-/// further paths are counted as not reassembled. Each holds up to 64 KiB.
+/// Reassemblers kept per capture (port, direction, HopID); a new path
+/// beyond these takes the place of the one idle longest. Each holds up to
+/// 64 KiB.
 pub const MAX_STREAMS: usize = 16;
+/// Captures a host runs at once; further `capture` requests are refused.
+pub const MAX_CAPTURES: usize = 4;
 /// How long the capture thread sleeps on an empty queue before looking at
 /// the client.
 const POLL: Duration = Duration::from_millis(50);
 /// Pause of the capture thread after a non-empty batch.
 pub const BATCH_GAP: Duration = Duration::from_millis(1);
+/// How often [`CaptureClient::start`] looks at its cancel flag.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
 /// Write buffer of the stream (daemon side).
 const STREAM_BUF: usize = 256 * 1024;
 
@@ -255,6 +260,18 @@ struct Sub {
     ready: Condvar,
 }
 
+/// Why [`CaptureHub::subscribe`] refused a capture.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    /// [`MAX_CAPTURES`] captures run already.
+    #[error("{0} captures are running already (at most {MAX_CAPTURES} at once); stop one first")]
+    TooMany(usize),
+    /// A thread panicked while holding the hub's lock; its state is not
+    /// trusted.
+    #[error("capture hub unavailable (an earlier capture failed)")]
+    Unavailable,
+}
+
 /// Where the taps of one host publish and captures subscribe.
 #[derive(Debug, Default)]
 pub struct CaptureHub {
@@ -272,8 +289,20 @@ fn now_ns() -> u64 {
 
 impl CaptureHub {
     /// Start a capture of port `adapter` (every port for `None`) whose
-    /// queue holds up to `queue_bytes` of units (see the module docs).
-    pub fn subscribe(self: &Arc<Self>, adapter: Option<u8>, queue_bytes: usize) -> Subscription {
+    /// queue holds up to `queue_bytes` of units (see the module docs); at
+    /// most [`MAX_CAPTURES`] run at once.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        adapter: Option<u8>,
+        queue_bytes: usize,
+    ) -> Result<Subscription, SubscribeError> {
+        let mut subs = self
+            .subs
+            .lock()
+            .map_err(|_| SubscribeError::Unavailable)?;
+        if subs.len() >= MAX_CAPTURES {
+            return Err(SubscribeError::TooMany(subs.len()));
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let sub = Arc::new(Sub {
             id,
@@ -282,14 +311,13 @@ impl CaptureHub {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
         });
-        let mut subs = self.subs.lock().unwrap_or_else(PoisonError::into_inner);
         subs.push(sub.clone());
         self.active.store(subs.len(), Ordering::SeqCst);
-        Subscription {
+        Ok(Subscription {
             hub: self.clone(),
             sub,
             batch: Vec::new(),
-        }
+        })
     }
 
     /// Captures running.
@@ -664,15 +692,31 @@ pub fn decode_record(b: &[u8]) -> Result<Option<(Record<'_>, usize)>, StreamErro
     )))
 }
 
+/// The reassembly state of one path.
+#[derive(Debug)]
+struct PathState {
+    key: (u8, Direction, u16),
+    rx: Reassembler,
+    /// Data frames of the packet in progress.
+    pending: u64,
+    /// [`Reassembly::clock`] when a frame last came on this path.
+    last_used: u64,
+}
+
 /// Turns tapped units into stream frames: data frames go through one
-/// ThunderboltIP reassembler per port, direction and HopID (at most
-/// [`MAX_STREAMS`]).
+/// ThunderboltIP reassembler per port, direction and HopID. At most
+/// [`MAX_STREAMS`] are kept: a new path takes the place of the one whose
+/// last frame is oldest (its packet in progress, if any, is abandoned and
+/// counted as not reassembled), so paths that come and go (replugs, new
+/// peers, `dma_test` runs) never stop a long capture from showing frames.
 #[derive(Debug, Default)]
 pub struct Reassembly {
-    streams: Vec<((u8, Direction, u16), Reassembler, u64)>,
+    streams: Vec<PathState>,
+    /// Data frames seen so far, as a clock for `last_used`.
+    clock: u64,
     data_frames: u64,
     delivered_frames: u64,
-    untracked: u64,
+    evicted: u64,
 }
 
 impl Reassembly {
@@ -698,20 +742,39 @@ impl Reassembly {
             TapKind::Data { hop, crc_error } => (hop, crc_error),
         };
         self.data_frames += 1;
+        self.clock += 1;
         let key = (u.adapter, u.dir, hop);
-        let i = match self.streams.iter().position(|s| s.0 == key) {
+        let fresh = || PathState {
+            key,
+            rx: Reassembler::new(RxConfig::default()),
+            pending: 0,
+            last_used: 0,
+        };
+        let i = match self.streams.iter().position(|s| s.key == key) {
             Some(i) => i,
             None if self.streams.len() < MAX_STREAMS => {
-                self.streams
-                    .push((key, Reassembler::new(RxConfig::default()), 0));
+                self.streams.push(fresh());
                 self.streams.len() - 1
             }
             None => {
-                self.untracked += 1;
-                return None;
+                let (i, _) = self
+                    .streams
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, s)| s.last_used)?;
+                self.evicted += 1;
+                // Its `pending` frames stay counted as not reassembled.
+                *self.streams.get_mut(i)? = fresh();
+                i
             }
         };
-        let (_, rx, pending) = &mut self.streams[i];
+        let PathState {
+            rx,
+            pending,
+            last_used,
+            ..
+        } = self.streams.get_mut(i)?;
+        *last_used = self.clock;
         *pending += 1;
         // The descriptor's 12-bit length field: 4096 is encoded as 0.
         let len_field = (u.bytes.len() & 0xfff) as u16;
@@ -756,12 +819,12 @@ impl Reassembly {
     /// Data frames seen that did not end up in an Ethernet frame (so far;
     /// frames of a packet still in progress count as not reassembled).
     pub fn not_reassembled(&self) -> u64 {
-        self.data_frames - self.delivered_frames
+        self.data_frames.saturating_sub(self.delivered_frames)
     }
 
-    /// Data frames of paths beyond [`MAX_STREAMS`].
-    pub fn untracked(&self) -> u64 {
-        self.untracked
+    /// Paths whose reassembler made room for a newer path.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 }
 
@@ -940,9 +1003,11 @@ impl<R: Read> StreamReader<R> {
             // More bytes needed: make room for the largest record.
             if self.start == self.end {
                 (self.start, self.end) = (0, 0);
-            } else if self.buf.len() - self.start < RECORD_HEADER_LEN + MAX_RECORD as usize {
+            } else if self.buf.len().saturating_sub(self.start)
+                < RECORD_HEADER_LEN + MAX_RECORD as usize
+            {
                 self.buf.copy_within(self.start..self.end, 0);
-                (self.start, self.end) = (0, self.end - self.start);
+                (self.start, self.end) = (0, self.end.saturating_sub(self.start));
             }
             let n = self
                 .src
@@ -952,7 +1017,7 @@ impl<R: Read> StreamReader<R> {
                 if self.start == self.end && self.header_seen {
                     return Ok(None);
                 }
-                let have = self.end - self.start;
+                let have = self.end.saturating_sub(self.start);
                 let want = if self.header_seen {
                     self.buf
                         .get(self.start..self.end)
@@ -984,6 +1049,37 @@ impl<R: Read> StreamReader<R> {
     }
 }
 
+/// Wait until `s` has something to read (or its peer closed), at most
+/// `limit`, looking at `cancel` every [`CANCEL_POLL`]: `Ok(false)` when
+/// cancelled; `Ok(true)` also after `limit`, so the read then times out.
+fn wait_readable(s: &UnixStream, limit: Duration, cancel: &AtomicBool) -> std::io::Result<bool> {
+    let started = std::time::Instant::now();
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let left = limit.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Ok(true);
+        }
+        let slice = left.min(CANCEL_POLL);
+        let fd = s.as_fd();
+        let mut fds = [rustix::event::PollFd::new(
+            &fd,
+            rustix::event::PollFlags::IN | rustix::event::PollFlags::HUP,
+        )];
+        let ts = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: i64::from(slice.subsec_nanos()),
+        };
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(n) if n > 0 => return Ok(true),
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// The client end of a capture (what `tblink capture` uses).
 #[derive(Debug)]
 pub struct CaptureClient {
@@ -997,42 +1093,30 @@ impl CaptureClient {
     /// Ask the host at `path` (called `name` in errors) to capture port
     /// `adapter` (every port for `None`), keeping at most `snaplen` bytes
     /// of each packet (whole packets for `None`). A refusal (e.g. no such
-    /// port) comes back as `Ok(Err(reason))`.
+    /// port) comes back as `Ok(Err(reason))`. The wait for the answer (at
+    /// most [`crate::control::CLIENT_TIMEOUT`]) ends early with
+    /// [`ControlError::Interrupted`] once `cancel` is set.
     pub fn start(
         path: &Path,
         name: &str,
         adapter: Option<u8>,
         snaplen: Option<u32>,
         poll: Duration,
+        cancel: &AtomicBool,
     ) -> Result<Result<Self, String>, ControlError> {
         let io = |source| ControlError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let mut s = UnixStream::connect(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                ControlError::NotRunning {
-                    name: name.to_string(),
-                    paths: path.display().to_string(),
-                }
-            }
-            _ => io(e),
-        })?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(io)?;
-        s.set_write_timeout(Some(Duration::from_secs(10)))
-            .map_err(io)?;
-        let mut req = serde_json::to_string(&Request::Capture { adapter, snaplen })
-            .map_err(|e| ControlError::BadResponse(path.into(), e.to_string()))?;
-        req.push('\n');
-        s.write_all(req.as_bytes()).map_err(io)?;
+        let mut s = control::connect(path, name)?;
+        control::send_request(&mut s, path, &Request::Capture { adapter, snaplen })?;
+        wait_readable(&s, control::CLIENT_TIMEOUT, cancel)
+            .map_err(io)?
+            .then_some(())
+            .ok_or_else(|| ControlError::Interrupted(path.to_path_buf()))?;
         let w = s.try_clone().map_err(io)?;
         let mut r = BufReader::new(s);
-        let line = crate::control::read_line(&mut r)
-            .map_err(io)?
-            .ok_or_else(|| ControlError::BadResponse(path.into(), "connection closed".into()))?;
-        let resp: Response = serde_json::from_str(&line)
-            .map_err(|e| ControlError::BadResponse(path.into(), e.to_string()))?;
+        let resp = control::read_response(&mut r, path)?;
         if !resp.ok {
             return Ok(Err(resp.error.unwrap_or_else(|| "refused".into())));
         }
@@ -1372,7 +1456,7 @@ mod tests {
         // Nobody listens: nothing happens.
         tap1.packet(Direction::Tx, &ctl(&pkt));
         // Room for exactly two 8-byte units.
-        let mut sub = hub.subscribe(Some(1), 2 * (UNIT_HEADER + 8));
+        let mut sub = hub.subscribe(Some(1), 2 * (UNIT_HEADER + 8)).unwrap();
         assert_eq!(hub.active(), 1);
         tap3.packet(Direction::Tx, &ctl(&pkt));
         tap1.packet(Direction::Rx, &ctl(&pkt));
@@ -1482,15 +1566,68 @@ mod tests {
     }
 
     #[test]
-    fn streams_are_bounded() {
+    fn streams_are_bounded_and_the_idlest_makes_room() {
         let mut conv = Reassembly::new();
         let f = data_frame(0, 1, 0, &[0xaa; 20]);
-        for hop in 0..(MAX_STREAMS as u16 + 3) {
+        // Path 100 has the first half of a two-frame packet pending, then
+        // goes idle; path 101 stays busy; paths 0, 1, 2, … come and go.
+        let (a, b) = (
+            data_frame(0, 2, 5, &[0x11; 30]),
+            data_frame(1, 2, 5, &[0x22; 30]),
+        );
+        assert_eq!(conv.push(data_unit(&a, 100)), None);
+        for hop in 0..(3 * MAX_STREAMS as u16) {
+            // Every new path is reassembled, long after MAX_STREAMS paths.
             let r = conv.push(data_unit(&f, hop));
-            assert_eq!(r.is_some(), usize::from(hop) < MAX_STREAMS);
+            assert_eq!(r.map(|fr| fr.data.len()), Some(20), "path {hop}");
+            if hop.is_multiple_of(4) {
+                assert_eq!(conv.push(data_unit(&[9; 3], 101)), None);
+            }
         }
-        assert_eq!(conv.untracked(), 3);
-        assert_eq!(conv.not_reassembled(), 3);
+        assert_eq!(conv.streams.len(), MAX_STREAMS);
+        assert!(conv.evicted() > 0);
+        // The idle path made room (its half packet abandoned), the busy
+        // one did not.
+        assert!(conv.streams.iter().all(|s| s.key.2 != 100));
+        assert!(conv.streams.iter().any(|s| s.key.2 == 101));
+        let before = conv.not_reassembled();
+        assert_eq!(conv.push(data_unit(&b, 100)), None);
+        assert_eq!(conv.not_reassembled(), before + 1);
+        // A whole packet on a path seen again is reassembled.
+        assert!(conv.push(data_unit(&a, 100)).is_none());
+        let done = conv.push(data_unit(&b, 100)).unwrap();
+        assert_eq!(done.data[..30], [0x11; 30]);
+        assert_eq!(done.data[30..], [0x22; 30]);
+    }
+
+    #[test]
+    fn captures_per_hub_are_capped() {
+        let hub = Arc::new(CaptureHub::default());
+        let subs: Vec<Subscription> = (0..MAX_CAPTURES)
+            .map(|_| hub.subscribe(None, 1024).unwrap())
+            .collect();
+        let e = hub.subscribe(Some(1), 1024).unwrap_err();
+        assert_eq!(e, SubscribeError::TooMany(MAX_CAPTURES));
+        assert!(e.to_string().contains("at most 4 at once"), "{e}");
+        assert_eq!(hub.active(), MAX_CAPTURES);
+        drop(subs);
+        assert_eq!(hub.active(), 0);
+        assert!(hub.subscribe(None, 1024).is_ok());
+    }
+
+    #[test]
+    fn poisoned_hub_refuses_to_subscribe() {
+        let hub = Arc::new(CaptureHub::default());
+        let h = hub.clone();
+        let _ = std::thread::spawn(move || {
+            let _g = h.subs.lock().unwrap();
+            panic!("poison the hub's lock");
+        })
+        .join();
+        assert_eq!(
+            hub.subscribe(None, 1024).unwrap_err(),
+            SubscribeError::Unavailable
+        );
     }
 
     /// The daemon side end to end over a socket pair: header, records cut
@@ -1500,7 +1637,7 @@ mod tests {
     fn stream_writes_records_until_the_client_stops() {
         let hub = Arc::new(CaptureHub::default());
         let tap = Tap::new(hub.clone(), 1);
-        let sub = hub.subscribe(None, 1 << 20);
+        let sub = hub.subscribe(None, 1 << 20).unwrap();
         let long: Vec<u8> = (0..40u8).collect();
         tap.packet(Direction::Tx, &ctl(&long));
         tap.packet(Direction::Rx, &ctl(&long[..8]));

@@ -151,6 +151,9 @@ pub enum ControlError {
     /// The daemon's answer was not understood.
     #[error("control socket {0}: bad response: {1}")]
     BadResponse(PathBuf, String),
+    /// The wait for the daemon's answer was cut short (e.g. Ctrl-C).
+    #[error("control socket {0}: interrupted while waiting for the host")]
+    Interrupted(PathBuf),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ControlError + '_ {
@@ -301,9 +304,14 @@ pub fn read_line(r: &mut impl BufRead) -> std::io::Result<Option<String>> {
     Ok(Some(String::from_utf8_lossy(&buf).trim_end().to_string()))
 }
 
-/// Send one request to the daemon at `path` and read its response.
-pub fn request(path: &Path, req: &Request, name: &str) -> Result<Response, ControlError> {
-    let mut s = UnixStream::connect(path).map_err(|e| match e.kind() {
+/// How long a client waits for the daemon to take or answer a request.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connect to the daemon at `path` (called `name` in errors), with read
+/// and write timeouts of [`CLIENT_TIMEOUT`]. Nothing listening there is
+/// [`ControlError::NotRunning`].
+pub fn connect(path: &Path, name: &str) -> Result<UnixStream, ControlError> {
+    let s = UnixStream::connect(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
             ControlError::NotRunning {
                 name: name.to_string(),
@@ -315,18 +323,37 @@ pub fn request(path: &Path, req: &Request, name: &str) -> Result<Response, Contr
             source: e,
         },
     })?;
-    let t = Some(Duration::from_secs(10));
-    s.set_read_timeout(t).map_err(io_err(path))?;
-    s.set_write_timeout(t).map_err(io_err(path))?;
+    s.set_read_timeout(Some(CLIENT_TIMEOUT))
+        .map_err(io_err(path))?;
+    s.set_write_timeout(Some(CLIENT_TIMEOUT))
+        .map_err(io_err(path))?;
+    Ok(s)
+}
+
+/// Write `req` as one line to `s` (connected to `path`).
+pub fn send_request(s: &mut UnixStream, path: &Path, req: &Request) -> Result<(), ControlError> {
     let mut line = serde_json::to_string(req)
         .map_err(|e| ControlError::BadResponse(path.into(), e.to_string()))?;
     line.push('\n');
-    s.write_all(line.as_bytes()).map_err(io_err(path))?;
-    let mut r = BufReader::new(s);
-    let resp = read_line(&mut r)
+    s.write_all(line.as_bytes()).map_err(io_err(path))
+}
+
+/// Read one response line from `r` (connected to `path`).
+pub fn read_response(
+    r: &mut BufReader<UnixStream>,
+    path: &Path,
+) -> Result<Response, ControlError> {
+    let resp = read_line(r)
         .map_err(io_err(path))?
         .ok_or_else(|| ControlError::BadResponse(path.into(), "connection closed".into()))?;
     serde_json::from_str(&resp).map_err(|e| ControlError::BadResponse(path.into(), e.to_string()))
+}
+
+/// Send one request to the daemon at `path` and read its response.
+pub fn request(path: &Path, req: &Request, name: &str) -> Result<Response, ControlError> {
+    let mut s = connect(path, name)?;
+    send_request(&mut s, path, req)?;
+    read_response(&mut BufReader::new(s), path)
 }
 
 #[cfg(test)]

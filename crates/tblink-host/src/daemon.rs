@@ -4,14 +4,17 @@
 //! [`serve`] takes the bound control socket and a shutdown flag (set by a
 //! signal handler or a test), like mini-redis's `server::run`. On shutdown
 //! every port is unplugged, so each peer sees its cable end go away, the
-//! control thread stops and the socket file is removed.
+//! control thread stops and the socket file is removed. Captures still
+//! running get up to [`CAPTURE_FLUSH`] to send what they had queued and
+//! their `end` record ([`crate::capture`]) before [`serve`] returns, so a
+//! capture client sees a complete stream when its host stops.
 
 use std::io::{BufReader, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::capture::{self, CaptureHub};
@@ -28,10 +31,66 @@ const SNAPSHOT_EVERY: Duration = Duration::from_millis(200);
 /// rebuild it on every turn).
 const SNAPSHOT_MIN: Duration = Duration::from_millis(5);
 
+/// Longest shutdown waits for running captures to finish their streams.
+pub const CAPTURE_FLUSH: Duration = Duration::from_secs(1);
+
 /// Longest a `dmatest` request waits for the loop to take it.
 const DMATEST_WAIT: Duration = Duration::from_secs(5);
 
 type Command = (u8, PortAction, Sender<Response>);
+
+/// The stop flag of the control side, and the capture streams in
+/// progress: shutdown sets the flag under the same lock a stream takes to
+/// begin, so no stream begins unseen after it.
+#[derive(Debug, Default)]
+struct Stop {
+    flag: AtomicBool,
+    streams: Mutex<usize>,
+    done: Condvar,
+}
+
+impl Stop {
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Count a capture stream in, unless shutdown began.
+    fn begin_stream(&self) -> Option<StreamGuard<'_>> {
+        let mut n = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.is_set() {
+            return None;
+        }
+        *n += 1;
+        Some(StreamGuard(self))
+    }
+
+    /// Set the flag, then wait up to `limit` for the streams to end; how
+    /// many did not.
+    fn set_and_drain(&self, limit: Duration) -> usize {
+        let n = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        self.flag.store(true, Ordering::SeqCst);
+        let (n, _) = self
+            .done
+            .wait_timeout_while(n, limit, |n| *n > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        *n
+    }
+}
+
+/// A capture stream in progress; dropping it counts the stream out.
+struct StreamGuard<'a>(&'a Stop);
+
+impl Drop for StreamGuard<'_> {
+    fn drop(&mut self) {
+        let mut n = self
+            .0
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *n = n.saturating_sub(1);
+        self.0.done.notify_all();
+    }
+}
 
 /// Components the control socket reaches directly, besides the snapshot
 /// and the port commands queued to the loop.
@@ -59,7 +118,7 @@ pub fn serve_with(
 ) -> std::io::Result<()> {
     let shared = Arc::new(Mutex::new(rt.snapshot()));
     let (tx, rx) = mpsc::channel::<Command>();
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(Stop::default());
     let hub = rt.capture_hub();
     let server = match control {
         Some(sock) => {
@@ -77,7 +136,10 @@ pub fn serve_with(
     tracing::info!("shutting down: unplugging every port");
     rt.unplug_all();
     rt.turn();
-    stop.store(true, Ordering::SeqCst);
+    let unfinished = stop.set_and_drain(CAPTURE_FLUSH);
+    if unfinished > 0 {
+        tracing::warn!(unfinished, "captures did not finish their streams in time");
+    }
     if let Some(h) = server {
         let _ = h.join();
     }
@@ -140,7 +202,7 @@ fn control_thread(
     sock: ControlSocket,
     shared: Arc<Mutex<Snapshot>>,
     tx: Sender<Command>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<Stop>,
     hub: Arc<CaptureHub>,
     services: Services,
 ) {
@@ -148,7 +210,7 @@ fn control_thread(
         tracing::error!("control socket: {e}");
         return;
     }
-    while !stop.load(Ordering::SeqCst) {
+    while !stop.is_set() {
         let fd = sock.listener().as_fd();
         let mut fds = [rustix::event::PollFd::new(
             &fd,
@@ -185,10 +247,10 @@ fn control_thread(
 /// Answer a `dmatest*` request with `f` on the `dma_test` handle.
 fn dmatest(
     services: &Services,
-    stop: &AtomicBool,
+    stop: &Stop,
     f: impl FnOnce(&DmaTestHandle) -> Result<DmaTestReport, DmaTestError>,
 ) -> Response {
-    if stop.load(Ordering::SeqCst) {
+    if stop.is_set() {
         return Response::error("host is shutting down");
     }
     let r = match &services.dmatest {
@@ -209,7 +271,7 @@ fn client(
     s: UnixStream,
     shared: &Mutex<Snapshot>,
     tx: &Sender<Command>,
-    stop: &AtomicBool,
+    stop: &Stop,
     hub: &Arc<CaptureHub>,
     services: &Services,
 ) -> std::io::Result<()> {
@@ -224,22 +286,32 @@ fn client(
         }
         let resp = match serde_json::from_str::<Request>(&line) {
             Err(e) => Response::error(format!("bad request: {e}")),
-            Ok(Request::Capture { adapter, snaplen }) => match capture_check(shared, adapter) {
-                Err(e) => Response::error(e),
-                Ok(what) => {
-                    // Subscribe before answering: nothing after the answer
-                    // is missed.
-                    let sub = hub.subscribe(adapter, capture::QUEUE_BYTES);
-                    let mut out = serde_json::to_string(&Response::done(what))
-                        .unwrap_or_else(|_| r#"{"ok":true}"#.to_string());
-                    out.push('\n');
-                    w.write_all(out.as_bytes())?;
-                    tracing::info!(?adapter, "capture started");
-                    let res = capture::stream(sub, snaplen, &mut r, w, stop);
-                    tracing::info!(?adapter, "capture stopped");
-                    return res;
+            Ok(Request::Capture { adapter, snaplen }) => {
+                let guard = stop.begin_stream();
+                // Subscribe before answering: nothing after the answer is
+                // missed.
+                let started = capture_check(shared, adapter).and_then(|what| {
+                    guard.as_ref().ok_or("host is shutting down")?;
+                    let sub = hub
+                        .subscribe(adapter, capture::QUEUE_BYTES)
+                        .map_err(|e| e.to_string())?;
+                    Ok((what, sub))
+                });
+                match started {
+                    Err(e) => Response::error(e),
+                    Ok((what, sub)) => {
+                        let mut out = serde_json::to_string(&Response::done(what))
+                            .unwrap_or_else(|_| r#"{"ok":true}"#.to_string());
+                        out.push('\n');
+                        w.write_all(out.as_bytes())?;
+                        tracing::info!(?adapter, "capture started");
+                        let res = capture::stream(sub, snaplen, &mut r, w, &stop.flag);
+                        tracing::info!(?adapter, "capture stopped");
+                        drop(guard);
+                        return res;
+                    }
                 }
-            },
+            }
             Ok(Request::Status) => match shared.lock() {
                 Ok(g) => Response {
                     ok: true,
@@ -249,7 +321,7 @@ fn client(
                 Err(_) => Response::error("status unavailable"),
             },
             Ok(Request::Port { adapter, action }) => {
-                if stop.load(Ordering::SeqCst) {
+                if stop.is_set() {
                     Response::error("host is shutting down")
                 } else {
                     let (rtx, rrx) = mpsc::channel();
