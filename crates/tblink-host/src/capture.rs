@@ -296,10 +296,7 @@ impl CaptureHub {
         adapter: Option<u8>,
         queue_bytes: usize,
     ) -> Result<Subscription, SubscribeError> {
-        let mut subs = self
-            .subs
-            .lock()
-            .map_err(|_| SubscribeError::Unavailable)?;
+        let mut subs = self.subs.lock().map_err(|_| SubscribeError::Unavailable)?;
         if subs.len() >= MAX_CAPTURES {
             return Err(SubscribeError::TooMany(subs.len()));
         }
@@ -1598,6 +1595,20 @@ mod tests {
         let done = conv.push(data_unit(&b, 100)).unwrap();
         assert_eq!(done.data[..30], [0x11; 30]);
         assert_eq!(done.data[30..], [0x22; 30]);
+    }
+
+    #[test]
+    fn start_gives_up_waiting_when_cancelled() {
+        let dir = std::env::temp_dir().join(format!("tblink-cap-cancel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("mute.sock");
+        let _ = std::fs::remove_file(&path);
+        // A daemon that takes the connection but never answers.
+        let _l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let cancel = AtomicBool::new(true);
+        let r = CaptureClient::start(&path, "mute", None, None, POLL, &cancel);
+        assert!(matches!(r, Err(ControlError::Interrupted(_))), "{r:?}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

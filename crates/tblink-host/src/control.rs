@@ -339,10 +339,7 @@ pub fn send_request(s: &mut UnixStream, path: &Path, req: &Request) -> Result<()
 }
 
 /// Read one response line from `r` (connected to `path`).
-pub fn read_response(
-    r: &mut BufReader<UnixStream>,
-    path: &Path,
-) -> Result<Response, ControlError> {
+pub fn read_response(r: &mut BufReader<UnixStream>, path: &Path) -> Result<Response, ControlError> {
     let resp = read_line(r)
         .map_err(io_err(path))?
         .ok_or_else(|| ControlError::BadResponse(path.into(), "connection closed".into()))?;

@@ -361,3 +361,39 @@ fn capture_check(shared: &Mutex<Snapshot>, adapter: Option<u8>) -> Result<String
         Some(a) => Err(format!("no port {a} (adapters: {})", ports.join(", "))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shutdown waits for a stream in progress to end, and no stream
+    /// begins after it.
+    #[test]
+    fn shutdown_waits_for_capture_streams() {
+        let stop = Stop::default();
+        let finished = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let guard = stop.begin_stream().unwrap();
+            s.spawn(|| {
+                let _guard = guard;
+                // The stream still has its last records to send.
+                while !stop.is_set() {
+                    std::thread::yield_now();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                finished.store(true, Ordering::SeqCst);
+            });
+            assert_eq!(stop.set_and_drain(Duration::from_secs(60)), 0);
+            assert!(finished.load(Ordering::SeqCst));
+        });
+        assert!(stop.begin_stream().is_none());
+    }
+
+    /// A stream that never ends delays shutdown by the limit only.
+    #[test]
+    fn shutdown_gives_up_on_a_stuck_stream() {
+        let stop = Stop::default();
+        let _stuck = stop.begin_stream().unwrap();
+        assert_eq!(stop.set_and_drain(Duration::from_millis(10)), 1);
+    }
+}

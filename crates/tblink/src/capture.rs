@@ -28,7 +28,7 @@
 //! `tools/wireshark/tblink.lua` dissects this link type.
 
 use std::borrow::Cow;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -86,19 +86,24 @@ the ThunderboltIP receive rules; frames that are not ThunderboltIP are \
 only counted. --snaplen N keeps the first N bytes of each packet (the \
 original length is recorded), which makes capturing bulk traffic cheaper.
 
-The capture runs until --count packets were written, --seconds passed, or \
-Ctrl-C; the file is then completed with everything the host captured up \
-to that point. The host never waits for a slow capture: packets it could \
-not queue are dropped and the number is reported at the end. `-w -` \
-writes to standard output (e.g. `| wireshark -k -i -`).
+The capture runs until --count packets were written, --seconds passed, \
+Ctrl-C, or the host stops; the file is then completed with everything the \
+host captured up to that point. The host never waits for a slow capture: \
+packets it could not queue are dropped and the number is reported at the \
+end. A host runs at most 4 captures at once. `-w -` writes to standard \
+output when that is not a terminal (e.g. `| wireshark -k -i -`).
 
-Exit status: 0 done, 1 error (e.g. no such port), 2 host not running.";
+Exit status: 0 done, including when the host stopped and its stream ended \
+properly (every packet it captured is in the file); 1 error (e.g. no such \
+port, 4 captures running already, the stream broke off without its end, \
+Ctrl-C before the host answered); 2 host not running.";
 
 /// Arguments of `tblink capture`.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["host", "control"])))]
 pub struct CaptureArgs {
     /// Host name (its socket is looked up in the default places).
-    #[arg(long, conflicts_with = "control", required_unless_present = "control")]
+    #[arg(long)]
     pub host: Option<String>,
     /// Control socket path of the host.
     #[arg(long, value_name = "PATH")]
@@ -106,7 +111,7 @@ pub struct CaptureArgs {
     /// Lane adapter to capture (1, 3, 5, …; default: every port).
     #[arg(long, value_name = "N")]
     pub port: Option<u8>,
-    /// Output file (pcapng); `-` for standard output.
+    /// Output file (pcapng); `-` for standard output (not a terminal).
     #[arg(short = 'w', long = "write", value_name = "FILE.pcapng")]
     pub write: PathBuf,
     /// Stop after N packets (control packets and Ethernet frames).
@@ -309,6 +314,13 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     if args.seconds.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
         return Err(anyhow!("--seconds must be a positive number"));
     }
+    let to_stdout = args.write.as_os_str() == "-";
+    if to_stdout && std::io::stdout().is_terminal() {
+        return Err(anyhow!(
+            "-w - would write binary pcapng onto the terminal; redirect or pipe standard output \
+             (e.g. `| wireshark -k -i -`) or give a file name"
+        ));
+    }
     let (label, path) = match target(args.host.as_deref(), args.control.as_ref()) {
         Ok(t) => t,
         Err(e) => return Ok(not_running(e)),
@@ -324,8 +336,13 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         args.port,
         args.snaplen,
         Duration::from_millis(100),
+        &interrupted,
     ) {
         Err(e @ ControlError::NotRunning { .. }) => return Ok(not_running(e)),
+        Err(ControlError::Interrupted(_)) => {
+            eprintln!("tblink capture: interrupted before {label} answered; nothing captured");
+            return Ok(ExitCode::FAILURE);
+        }
         Err(e) => return Err(e.into()),
         Ok(Err(reason)) => {
             eprintln!("tblink: {label}: {reason}");
@@ -333,7 +350,6 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         }
         Ok(Ok(c)) => c,
     };
-    let to_stdout = args.write.as_os_str() == "-";
     let sink: Box<dyn Write> = if to_stdout {
         Box::new(std::io::stdout().lock())
     } else {
@@ -381,6 +397,9 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         }
         match client.poll()? {
             Polled::Record(Record::End(e)) => {
+                if stop_sent.is_none() {
+                    eprintln!("tblink capture: {label} ended the capture (host stopping)");
+                }
                 end = Some(e);
                 break;
             }
@@ -424,7 +443,10 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         None if closed => {
-            eprintln!("tblink capture: {label} closed the capture stream (host stopped?)");
+            eprintln!(
+                "tblink capture: {label} closed the capture stream without its end record \
+                 (host killed?); the file holds what arrived"
+            );
             Ok(ExitCode::FAILURE)
         }
         None => Ok(ExitCode::FAILURE),

@@ -1,9 +1,11 @@
-//! `tblink capture` against hosts served in this process: alice and bob
-//! run the real daemon (event loop + control socket) on threads, joined by
-//! an in-process cable; the capture binary records alice's port from
-//! before bob appears until SIGINT, and the pcapng file must hold the whole
-//! discovery exchange, byte-exact control packets with correct CRCs and
-//! consistent direction marks.
+//! `tblink capture` against hosts served in this process: alice (adapter
+//! 1) and bob (adapter 3) run the real daemon (event loop + control
+//! socket) on threads, joined by an in-process cable; the capture binary
+//! records alice's port from before bob appears until SIGINT, and the
+//! pcapng file must hold the whole discovery exchange, byte-exact control
+//! packets with correct CRCs, consistent direction marks and the routes
+//! the capture docs promise. Also: a host stopping ends its captures with
+//! a complete stream, and a host runs at most 4 captures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 use pcap_file::DataLink;
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
+use tblink_host::capture::{CaptureClient, EndStats, Polled, Record as CapRecord};
 use tblink_host::control::{ControlSocket, Request, request};
 use tblink_host::{Handed, HostOptions, Runtime, register_default_drivers, uuid_from_name};
 use tblink_hostif::NhiConfig;
@@ -46,6 +49,11 @@ impl Drop for Served {
 /// Run host `name` with `cable` on adapter 1 and its control socket at
 /// `sock`, on a thread.
 fn serve(name: &'static str, cable: InProcCable, sock: &Path) -> Served {
+    serve_on(name, 1, cable, sock)
+}
+
+/// [`serve`] with the cable on `adapter`.
+fn serve_on(name: &'static str, adapter: u8, cable: InProcCable, sock: &Path) -> Served {
     let shutdown = Arc::new(AtomicBool::new(false));
     let ctl = ControlSocket::bind(sock, name).unwrap();
     let flag = shutdown.clone();
@@ -57,7 +65,7 @@ fn serve(name: &'static str, cable: InProcCable, sock: &Path) -> Served {
         };
         let mut rt = Runtime::new(o).unwrap();
         register_default_drivers(&mut rt).unwrap();
-        rt.add_port(1, Box::new(Handed::new(cable, "inproc")))
+        rt.add_port(adapter, Box::new(Handed::new(cable, "inproc")))
             .unwrap();
         tblink_host::daemon::serve(rt, Some(ctl), flag).unwrap();
     });
@@ -144,8 +152,9 @@ fn capture_records_discovery_until_sigint() {
     err.read_line(&mut first).unwrap();
     assert!(first.contains("capturing port 1"), "{first}");
 
-    // Bob appears only now: the capture sees discovery from its start.
-    let bob = serve("bob", b_end, &b_sock);
+    // Bob appears only now, on his adapter 3: the capture sees discovery
+    // from its start.
+    let bob = serve_on("bob", 3, b_end, &b_sock);
     until(Duration::from_secs(10), "discovery", || {
         enumerated(&a_sock, "bob") && enumerated(&b_sock, "alice")
     });
@@ -163,6 +172,7 @@ fn capture_records_discovery_until_sigint() {
     let recs = read_control_records(&file);
     assert!(!recs.is_empty());
     let mut seen = Vec::new();
+    let mut routes = Vec::new();
     for r in &recs {
         let d = &r.data;
         // Pseudo-header: version 1, direction, port 1, PDF.
@@ -176,6 +186,9 @@ fn capture_records_discovery_until_sigint() {
         assert!(n >= 12 && n.is_multiple_of(4));
         let crc = u32::from_be_bytes(pkt[n - 4..].try_into().unwrap());
         assert_eq!(crc32c(&pkt[..n - 4]), crc, "bad CRC in {pkt:02x?}");
+        if matches!(d[3], 6 | 7) {
+            routes.push((d[1], u64::from_be_bytes(pkt[..8].try_into().unwrap())));
+        }
         if matches!(d[3], 6 | 7) && n >= 36 && pkt[12..28] == DISCOVERY {
             let ty = u32::from_be_bytes(pkt[28..32].try_into().unwrap());
             seen.push((d[1], d[3], ty, pkt.to_vec()));
@@ -187,6 +200,15 @@ fn capture_records_discovery_until_sigint() {
     assert!(has(1, 7, 2) && has(0, 7, 2));
     // Properties read both ways (§4.3-4.4).
     assert!(has(1, 6, 3) && has(0, 7, 4) && has(0, 6, 3) && has(1, 7, 4));
+    // XDomain packets carry the sender's route (capture module docs, spec
+    // 01 §4): alice sends to her adapter 1 (0x1); what she receives was
+    // recorded before her router rewrote it, so it carries bob's route to
+    // his adapter 3 (0x3), CM bit clear.
+    assert!(routes.iter().any(|r| r.0 == 0) && routes.iter().any(|r| r.0 == 1));
+    for (dir, route) in &routes {
+        let want = if *dir == 1 { 0x1 } else { 0x3 };
+        assert_eq!(*route, want, "direction {dir}: route {route:#x}");
+    }
     // Bob's UUID response carries bob's UUID in wire order (Rule 2).
     let resp = seen.iter().find(|s| (s.0, s.1, s.2) == (0, 7, 2)).unwrap();
     assert_eq!(
@@ -227,6 +249,96 @@ fn capture_refuses_unknown_port_and_missing_host() {
     assert!(err.contains("no port 5 (adapters: 1)"), "{err}");
     // Refused before the output file is created.
     assert!(!dir.join("x.pcapng").exists());
+    drop(alice);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every record of `c` until its `end` record, reading only what is
+/// already there: `None` if the stream has no `end` yet.
+fn drain(c: &mut CaptureClient) -> Option<(usize, EndStats)> {
+    let mut frames = 0;
+    loop {
+        match c.poll().unwrap() {
+            Polled::Record(CapRecord::Frame(_)) => frames += 1,
+            Polled::Record(CapRecord::End(e)) => return Some((frames, e)),
+            Polled::Idle | Polled::Closed => return None,
+        }
+    }
+}
+
+/// A host that stops lets its captures finish: when `serve` returns, each
+/// stream already holds its queued packets and its `end` record.
+#[test]
+fn stopping_host_finishes_its_capture_streams() {
+    let dir = std::env::temp_dir().join(format!("tblink-capture-stop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("alice.sock");
+    let (a_end, _b_end) = inproc::pair().unwrap();
+    let alice = serve("alice", a_end, &sock);
+    let never = AtomicBool::new(false);
+    let start = || {
+        CaptureClient::start(&sock, "alice", None, None, Duration::from_millis(1), &never)
+            .unwrap()
+            .unwrap()
+    };
+    let (mut c1, mut c2) = (start(), start());
+    // Joins the daemon's thread: `serve` has returned after this.
+    drop(alice);
+    for c in [&mut c1, &mut c2] {
+        let (frames, end) = drain(c).expect("stream complete when the host stopped");
+        assert_eq!(end.dropped, 0);
+        // Shutdown unplugs the port: nothing else crosses it here.
+        assert_eq!(frames, 0);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn host_runs_at_most_four_captures() {
+    let dir = std::env::temp_dir().join(format!("tblink-capture-cap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("alice.sock");
+    let (a_end, _b_end) = inproc::pair().unwrap();
+    let alice = serve("alice", a_end, &sock);
+    let never = AtomicBool::new(false);
+    let start = || {
+        CaptureClient::start(
+            &sock,
+            "alice",
+            None,
+            None,
+            Duration::from_millis(50),
+            &never,
+        )
+        .unwrap()
+    };
+    let mut running: Vec<CaptureClient> = (0..4).map(|_| start().unwrap()).collect();
+    let refused = start().unwrap_err();
+    assert!(refused.contains("at most 4 at once"), "{refused}");
+    // The binary reports the refusal and exits 1.
+    let out = Command::new(env!("CARGO_BIN_EXE_tblink"))
+        .arg("capture")
+        .arg("--control")
+        .arg(&sock)
+        .arg("-w")
+        .arg(dir.join("x.pcapng"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("4 captures are running already"), "{err}");
+    // A stopped capture makes room again.
+    let mut first = running.remove(0);
+    first.stop().unwrap();
+    let t = Instant::now();
+    while !matches!(first.poll().unwrap(), Polled::Record(CapRecord::End(_))) {
+        assert!(t.elapsed() < Duration::from_secs(10), "no end record");
+    }
+    drop(first);
+    until(Duration::from_secs(10), "room for a capture", || {
+        start().is_ok()
+    });
+    drop(running);
     drop(alice);
     let _ = std::fs::remove_dir_all(&dir);
 }
