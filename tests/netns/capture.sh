@@ -104,29 +104,56 @@ summary "$VECTORS" >"$DIR/vectors.txt"
 verbose "$VECTORS" >"$DIR/vectors-v.txt"
 V=$DIR/vectors-v.txt
 expect "$DIR/vectors.txt" "01 §9.1" '-> READ route 0x1 SWITCH offset 0 length 1$'
-expect "$DIR/vectors.txt" "01 §9.3" '<- EVENT route 0x0 adapter 3 plugged$'
+expect "$DIR/vectors.txt" "01 §9.2" '<- READ route 0x1 CM SWITCH offset 0 length 1 port 1 data 0x15d38086$'
+expect "$DIR/vectors.txt" "01 §9.3" '<- EVENT route 0x0 CM adapter 3 plugged$'
 expect "$DIR/vectors.txt" "01 §9.3 ack" '-> ERROR route 0x0 ACK_PLUG_EVENT port 3$'
 expect "$DIR/vectors.txt" "02 §11.1" 'XDOMAIN_REQ route 0x1 sn 2: XDomain UUID_REQUEST$'
 expect "$DIR/vectors.txt" "02 §11.2" 'XDomain UUID_RESPONSE uuid 3d2b1a8c-5f4e-0000-ffff-ffffffffffff route 0x3$'
 expect "$DIR/vectors.txt" "02 §11.6" 'XDomain PROPERTIES_RESPONSE offset 45/57, 12 dwords, generation 0x5a3c9e17$'
+expect "$DIR/vectors.txt" "02 §11.7 request" '<- XDOMAIN_REQ route 0x3 sn 1: XDomain PROPERTIES_CHANGED_REQUEST uuid 3d2b1a8c-5f4e-0000-ffff-ffffffffffff$'
+expect "$DIR/vectors.txt" "02 §11.7 reply" '-> XDOMAIN_RESP route 0x1 sn 1: XDomain PROPERTIES_CHANGED_RESPONSE$'
 expect "$DIR/vectors.txt" "02 §11.8" 'XDomain ERROR_RESPONSE NOT_SUPPORTED$'
+expect "$DIR/vectors.txt" "02 §11.8 type 15" '-> XDOMAIN_REQ route 0x1 sn 2: XDomain LINK_STATE_STATUS_REQUEST$'
+expect "$DIR/vectors.txt" "02 §11.8 type 16" '<- XDOMAIN_RESP route 0x3 sn 2: XDomain LINK_STATE_STATUS_RESPONSE status 0 slw 0x1 tlw 0x1 sls 0x0 tls 0xc$'
+expect "$DIR/vectors.txt" "02 §11.8 type 17" '-> XDOMAIN_REQ route 0x1 sn 2: XDomain LINK_STATE_CHANGE_REQUEST tlw 0x3 tls 0xc$'
+expect "$DIR/vectors.txt" "02 §4.9 type 18" '<- XDOMAIN_RESP route 0x3 sn 2: XDomain LINK_STATE_CHANGE_RESPONSE status 0$'
+expect "$DIR/vectors.txt" "01 §6.2 code 32" '<- ERROR route 0x0 CM DP_BW port 1$'
+expect "$DIR/vectors.txt" "01 §6.6 ICM_EVENT" '<- ICM_EVENT code 0x06 flags 0x00 packet 0/1$'
+expect "$DIR/vectors.txt" "01 §6.6 ICM_RESP" '<- ICM_RESP code 0x10 flags 0x01 packet 0/1$'
+expect "$DIR/vectors.txt" "unknown version" 'tblink pseudo-header version 2 \(unknown\)$'
+expect "$DIR/vectors.txt" "unknown direction" 'port 1 \? EVENT route 0x0 CM adapter 3 plugged$'
 expect "$DIR/vectors.txt" "06 §16.1" 'ThunderboltIP LOGIN command_id 1 transmit_path 8$'
 expect "$DIR/vectors.txt" "06 §16.2" 'ThunderboltIP LOGIN_RESPONSE command_id 1 status 0$'
 expect "$DIR/vectors.txt" "06 §16.3" 'ThunderboltIP LOGOUT command_id 5$'
 expect "$DIR/vectors.txt" "06 §16.3" 'ThunderboltIP STATUS command_id 2 status 0$'
 expect "$DIR/vectors.txt" "Ethernet frame" 'ICMP .*Echo \(ping\) request'
-expect "$V" "02 §11.3 src_uuid" 'Source UUID: 44332211-8877-6655-ccbb-aa9900ffeedd'
-expect "$V" "02 §11.3 dst_uuid" 'Destination UUID: 3d2b1a8c-5f4e-0000-ffff-ffffffffffff'
+expect "$V" "02 §11.5 src_uuid" 'Source UUID: 44332211-8877-6655-ccbb-aa9900ffeedd'
+expect "$V" "02 §11.5 dst_uuid" 'Destination UUID: 3d2b1a8c-5f4e-0000-ffff-ffffffffffff'
 expect "$V" "06 §16.1 initiator" 'Initiator UUID: 4a7e2c1d-93b5-4f60-8d21-c0ffee123456'
 expect "$V" "06 §16.1 target" 'Target UUID: 0b5e8f3a-7c2d-4e19-a6b4-5d3c2b1a0f9e'
 expect "$V" "06 §16.2 MAC" 'Receiver MAC: 12:08:73:8e:7d:d9'
 expect "$V" "protocol UUID" 'Protocol UUID: 798f589e-3616-8a47-97c6-5664a920c8dd'
+expect "$V" "01 §9.2 CM bit" 'CM bit \(route bit 63\): True'
+expect "$V" "01 §9.2 data" 'Data dword: 0x15d38086'
+expect "$V" "01 §6.2 8-bit code" 'Error code: DP_BW \(32\)'
+expect "$V" "01 §6.6 no CRC" 'Last dword \(no CRC checked for this PDF\): 0xdeadbeef'
+expect "$V" "version expert" 'Expert Info \(Warning/Undecoded\): Unknown pseudo-header version'
+expect "$V" "direction expert" 'Expert Info \(Warning/Malformed\): Unknown direction'
 good=$(grep -c 'CRC-32C: 0x[0-9a-f]* \[correct\]' "$V" || true)
 bad=$(grep -c 'CRC-32C: 0x[0-9a-f]* \[incorrect' "$V" || true)
-[ "$good" = 12 ] && [ "$bad" = 1 ] || fail "spec vectors: $good correct and $bad incorrect CRCs (want 12 and 1)"
-pass "dissector decodes the spec's worked examples (UUIDs, MAC, CRCs: 12 correct, the damaged one flagged)"
+# 20 spec and spec-layout packets with a CRC, the unknown-direction EVENT;
+# the two ICM packets have none checked.
+[ "$good" = 21 ] && [ "$bad" = 1 ] || fail "spec vectors: $good correct and $bad incorrect CRCs (want 21 and 1)"
+pass "dissector decodes the spec's worked examples (UUIDs, MAC, link state, CM bit, 8-bit ERROR codes, ICM packets, odd pseudo-headers; CRCs: 21 correct, the damaged one flagged)"
 
 # ---- refusals
+set +e
+"$BIN" capture -w "$DIR/x.pcapng" >"$DIR/usage.txt" 2>&1
+rc=$?
+set -e
+[ "$rc" = 2 ] || fail "capture without --host/--control: exit $rc, want 2"
+expect "$DIR/usage.txt" "usage names both" '--host <HOST>\|--control <PATH>'
+pass "no --host or --control: usage error naming both"
 set +e
 "$BIN" capture --control "$DIR/nobody.sock" -w "$DIR/x.pcapng" >"$DIR/refuse.txt" 2>&1
 rc=$?
@@ -256,6 +283,24 @@ ms=$((($(date +%s%N) - start) / 1000000))
 [ "$ms" -lt 5000 ] || fail "--seconds 0.5 took $ms ms"
 tshark -r "$DIR/secs.pcapng" >/dev/null 2>&1 || fail "--seconds file does not open"
 pass "--seconds 0.5 stopped by itself after $ms ms, file opens"
+
+# ---- a host that stops ends its captures with a complete stream: exit 0
+"$BIN" capture --control "$DIR/alice.sock" -w "$DIR/stop.pcapng" 2>"$DIR/stop.log" &
+PID_C=$!
+until_ok 5 "capture before the host stops" grep -q 'capturing' "$DIR/stop.log"
+kill -TERM "$PID_A"
+wait "$PID_A" || true
+PID_A=
+set +e
+wait "$PID_C"
+rc=$?
+set -e
+PID_C=
+[ "$rc" = 0 ] || fail "capture of a host that stopped: exit $rc, want 0: $(cat "$DIR/stop.log")"
+expect "$DIR/stop.log" "host stop" 'ended the capture \(host stopping\)'
+expect "$DIR/stop.log" "host stop summary" ' 0 dropped by the host'
+tshark -r "$DIR/stop.pcapng" >/dev/null 2>&1 || fail "file of the stopped host's capture does not open"
+pass "host stopped during a capture: exit 0, end record received ($(grep 'packets (' "$DIR/stop.log" | sed 's/^tblink capture: //'))"
 
 OK=1
 echo "netns capture: $PASSED passed, 0 failed"

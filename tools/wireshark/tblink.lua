@@ -13,12 +13,15 @@
 --            payload dwords, CRC-32C trailer; every dword big-endian.
 --
 -- Decoded: the control header (route, CM bit, CRC check), READ/WRITE
--- address dwords, ERROR and hot-plug EVENT dwords, XDomain messages
--- (spec 02: header, type, UUIDs, properties request/response, errors,
--- link state) and ThunderboltIP control messages (spec 06: LOGIN,
--- LOGIN_RESPONSE, LOGOUT, STATUS). UUIDs are shown in their canonical
--- form: on the wire each 4-byte group is reversed (spec 01 Rule 2).
--- Filter prefix: tblink.
+-- address dwords and READ data, ERROR (8-bit codes, spec 01 §6.2) and
+-- hot-plug EVENT dwords, the ICM header of firmware CM packets (PDF
+-- 10-12: no route string; 10 and 12 carry no checked CRC, spec 01 §5 and
+-- §6.6), XDomain messages (spec 02: header, type, UUIDs, properties
+-- request/response/changed, errors, link state) and ThunderboltIP
+-- control messages (spec 06: LOGIN, LOGIN_RESPONSE, LOGOUT, STATUS).
+-- UUIDs are shown in their canonical form: on the wire each 4-byte group
+-- is reversed (spec 01 Rule 2). A pseudo-header version other than 1 is
+-- flagged and its bytes left undecoded. Filter prefix: tblink.
 
 local p = Proto("tblink", "Thunderbolt control packet (tblink capture)")
 
@@ -38,11 +41,20 @@ local PDF = {
 }
 local DIR = { [0] = "received", [1] = "sent" }
 local SPACE = { [0] = "HOPS", [1] = "PORT", [2] = "SWITCH", [3] = "COUNTERS" }
+-- ERROR codes, DW2 bits [7:0] (spec 01 §6.2; 32-39 on newer kernels).
 local ERR = {
     [0] = "PORT_NOT_CONNECTED", [1] = "LINK_ERROR", [2] = "INVALID_CONFIG_SPACE",
     [4] = "NO_SUCH_PORT", [7] = "ACK_PLUG_EVENT", [8] = "LOOP",
     [12] = "HEC_ERROR_DETECTED", [13] = "FLOW_CONTROL_ERROR", [15] = "LOCK",
+    [32] = "DP_BW", [33] = "ROP_CMPLT", [34] = "POP_CMPLT", [35] = "PCIE_WAKE",
+    [36] = "DP_CON_CHANGE", [37] = "DPTX_DISCOVERY", [38] = "LINK_RECOVERY",
+    [39] = "ASYM_LINK",
 }
+-- Firmware CM packets: no route string (spec 01 §6.6).
+local ICM_PDF = { [10] = true, [11] = true, [12] = true }
+-- PDFs whose CRC trailer the receiver checks or the sender appends (spec
+-- 01 §5): all but the firmware CM's events and responses.
+local CRC_UNCHECKED = { [10] = true, [12] = true }
 local XD_TYPE = {
     [1] = "UUID_REQUEST_OLD", [2] = "UUID_RESPONSE", [3] = "PROPERTIES_REQUEST",
     [4] = "PROPERTIES_RESPONSE", [5] = "PROPERTIES_CHANGED_REQUEST",
@@ -63,6 +75,7 @@ local UUID_TBIP = "798f589e-3616-8a47-97c6-5664a920c8dd"
 
 local f = p.fields
 f.version = ProtoField.uint8("tblink.version", "Pseudo-header version")
+f.undecoded = ProtoField.bytes("tblink.undecoded", "Undecoded bytes")
 f.dir = ProtoField.uint8("tblink.dir", "Direction", base.DEC, DIR)
 f.port = ProtoField.uint8("tblink.port", "Port (lane adapter)")
 f.pdf = ProtoField.uint8("tblink.pdf", "PDF", base.DEC, PDF, 0x0f)
@@ -71,6 +84,13 @@ f.cm = ProtoField.bool("tblink.cm", "CM bit (route bit 63)")
 f.crc = ProtoField.uint32("tblink.crc", "CRC-32C", base.HEX)
 f.crc_ok = ProtoField.bool("tblink.crc_ok", "CRC correct")
 f.dword = ProtoField.uint32("tblink.dword", "Dword", base.HEX)
+f.data = ProtoField.uint32("tblink.data", "Data dword", base.HEX)
+f.crc_unchecked = ProtoField.uint32("tblink.crc_unchecked", "Last dword (no CRC checked for this PDF)", base.HEX)
+-- ICM header (spec 01 §6.6)
+f.icm_code = ProtoField.uint32("tblink.icm.code", "ICM code", base.HEX, nil, 0x000000ff)
+f.icm_flags = ProtoField.uint32("tblink.icm.flags", "ICM flags", base.HEX, nil, 0x0000ff00)
+f.icm_index = ProtoField.uint32("tblink.icm.index", "Packet index", base.DEC, nil, 0x00ff0000)
+f.icm_total = ProtoField.uint32("tblink.icm.total", "Total packets", base.DEC, nil, 0xff000000)
 -- READ / WRITE (spec 01 §6.1)
 f.addr_offset = ProtoField.uint32("tblink.addr.offset", "Offset", base.DEC, nil, 0x00001fff)
 f.addr_length = ProtoField.uint32("tblink.addr.length", "Length (dwords)", base.DEC, nil, 0x0007e000)
@@ -78,7 +98,7 @@ f.addr_port = ProtoField.uint32("tblink.addr.port", "Port", base.DEC, nil, 0x01f
 f.addr_space = ProtoField.uint32("tblink.addr.space", "Space", base.DEC, SPACE, 0x06000000)
 f.addr_seq = ProtoField.uint32("tblink.addr.seq", "Sequence", base.DEC, nil, 0x18000000)
 -- ERROR (§6.2) and EVENT (§6.3)
-f.err_code = ProtoField.uint32("tblink.error.code", "Error code", base.DEC, ERR, 0x0000000f)
+f.err_code = ProtoField.uint32("tblink.error.code", "Error code", base.DEC, ERR, 0x000000ff)
 f.err_port = ProtoField.uint32("tblink.error.port", "Port", base.DEC, nil, 0x00003f00)
 f.err_pg = ProtoField.uint32("tblink.error.pg", "PG", base.DEC, nil, 0xc0000000)
 f.ev_port = ProtoField.uint32("tblink.event.port", "Adapter", base.DEC, nil, 0x0000003f)
@@ -121,7 +141,11 @@ local ef_crc = ProtoExpert.new("tblink.crc_bad", "CRC-32C mismatch", expert.grou
 local ef_short = ProtoExpert.new("tblink.short", "Packet too short", expert.group.MALFORMED, expert.severity.ERROR)
 local ef_len = ProtoExpert.new("tblink.xd.length_bad", "XDomain length field does not match the packet size",
     expert.group.MALFORMED, expert.severity.WARN)
-p.experts = { ef_crc, ef_short, ef_len }
+local ef_version = ProtoExpert.new("tblink.version_unknown", "Unknown pseudo-header version (this dissector reads version 1)",
+    expert.group.UNDECODED, expert.severity.WARN)
+local ef_dir = ProtoExpert.new("tblink.dir_unknown", "Unknown direction (0 received, 1 sent)",
+    expert.group.MALFORMED, expert.severity.WARN)
+p.experts = { ef_crc, ef_short, ef_len, ef_version, ef_dir }
 
 -- CRC-32C (Castagnoli, reflected polynomial 0x82F63B78; spec 01 §5).
 local CRC_T = {}
@@ -262,13 +286,37 @@ local function dissect_discovery(tvb, o, n, tree)
         t:add(f.xd_tlw, tvb(o + 36, 4))
         t:add(f.xd_sls, tvb(o + 36, 4))
         t:add(f.xd_tls, tvb(o + 36, 4))
+        local w = tvb(o + 36, 4):uint()
+        info = info .. string.format(" status %d slw 0x%x tlw 0x%x sls 0x%x tls 0x%x",
+            tvb(o + 32, 4):uint(), band(w, 0xff), band(rshift(w, 8), 0xff),
+            band(rshift(w, 16), 0xff), band(rshift(w, 24), 0xff))
     elseif ty == 17 and n >= 36 then
         t:add(f.xd_req_tlw, tvb(o + 32, 4))
         t:add(f.xd_req_tls, tvb(o + 32, 4))
+        local w = tvb(o + 32, 4):uint()
+        info = info .. string.format(" tlw 0x%x tls 0x%x", band(w, 0xff), band(rshift(w, 8), 0xff))
     elseif ty == 18 and n >= 36 then
         t:add(f.xd_status, tvb(o + 32, 4))
+        info = info .. string.format(" status %d", tvb(o + 32, 4):uint())
     end
     return info
+end
+
+-- Firmware CM packet (PDF 10-12, spec 01 §6.6): ICM header, no route.
+local function dissect_icm(tvb, o, n, pdf, root)
+    if n < 4 then
+        root:add_proto_expert_info(ef_short)
+        return " (short)"
+    end
+    local v = tvb(o, 4):uint()
+    local h = root:add(f.dword, tvb(o, 4))
+    h:set_text(string.format("ICM header: 0x%08x", v))
+    h:add(f.icm_code, tvb(o, 4))
+    h:add(f.icm_flags, tvb(o, 4))
+    h:add(f.icm_index, tvb(o, 4))
+    h:add(f.icm_total, tvb(o, 4))
+    return string.format(" code 0x%02x flags 0x%02x packet %d/%d", band(v, 0xff),
+        band(rshift(v, 8), 0xff), band(rshift(v, 16), 0xff), rshift(v, 24))
 end
 
 function p.dissector(tvb, pinfo, tree)
@@ -279,8 +327,17 @@ function p.dissector(tvb, pinfo, tree)
     pinfo.cols.protocol = "TBLINK"
     local root = tree:add(p, tvb(), "Thunderbolt control packet")
     local ph = root:add(p, tvb(0, 4), "tblink pseudo-header")
-    ph:add(f.version, tvb(0, 1))
-    ph:add(f.dir, tvb(1, 1))
+    local version = tvb(0, 1):uint()
+    local vi = ph:add(f.version, tvb(0, 1))
+    if version ~= 1 then
+        vi:add_proto_expert_info(ef_version)
+        if len > 1 then
+            root:add(f.undecoded, tvb(1, len - 1))
+        end
+        pinfo.cols.info = string.format("tblink pseudo-header version %d (unknown)", version)
+        return len
+    end
+    local di = ph:add(f.dir, tvb(1, 1))
     ph:add(f.port, tvb(2, 1))
     ph:add(f.pdf, tvb(3, 1))
     local dir = tvb(1, 1):uint()
@@ -289,9 +346,37 @@ function p.dissector(tvb, pinfo, tree)
     local pname = PDF[pdf] or string.format("PDF %d", pdf)
     local o = 4
     local n = len - 4 -- packet bytes, CRC included
-    local arrow = (dir == 1) and "->" or "<-"
+    local arrow = (dir == 1 and "->") or (dir == 0 and "<-") or "?"
+    if DIR[dir] == nil then
+        di:add_proto_expert_info(ef_dir)
+    end
     local info = string.format("port %d %s %s", port, arrow, pname)
-    root:append_text(string.format(", port %d, %s, %s", port, DIR[dir] or "?", pname))
+    root:append_text(string.format(", port %d, %s, %s", port,
+        DIR[dir] or string.format("unknown direction %d", dir), pname))
+    if ICM_PDF[pdf] then
+        local body = n
+        if not CRC_UNCHECKED[pdf] and n >= 8 and n % 4 == 0 then
+            body = n - 4
+        end
+        info = info .. dissect_icm(tvb, o, body, pdf, root)
+        if body < n then
+            local want = tvb(o + body, 4):uint()
+            local got = crc32c(tvb, o, body)
+            local ci = root:add(f.crc, tvb(o + body, 4))
+            root:add(f.crc_ok, tvb(o + body, 4), got == want)
+            if got == want then
+                ci:append_text(" [correct]")
+            else
+                ci:append_text(string.format(" [incorrect, should be 0x%08x]", got))
+                ci:add_proto_expert_info(ef_crc)
+                info = info .. " [bad CRC]"
+            end
+        elseif n >= 8 then
+            root:add(f.crc_unchecked, tvb(o + n - 4, 4))
+        end
+        pinfo.cols.info = info
+        return len
+    end
     if n < 8 then
         root:add_proto_expert_info(ef_short)
         pinfo.cols.info = info .. " (short)"
@@ -299,8 +384,12 @@ function p.dissector(tvb, pinfo, tree)
     end
     local hi, lo = tvb(o, 4):uint(), tvb(o + 4, 4):uint()
     root:add(f.route, tvb(o, 8), UInt64.new(lo, band(hi, 0x7fffffff)))
-    root:add(f.cm, tvb(o, 4), band(hi, 0x80000000) ~= 0)
+    local cm = band(hi, 0x80000000) ~= 0
+    root:add(f.cm, tvb(o, 4), cm)
     info = info .. " route " .. route_text(hi, lo)
+    if cm then
+        info = info .. " CM"
+    end
     local body = n - 4 -- without the CRC trailer
     -- CRC trailer (spec 01 §5): over every byte before it, big-endian.
     if n >= 12 and n % 4 == 0 then
@@ -328,12 +417,25 @@ function p.dissector(tvb, pinfo, tree)
         local v = tvb(o + 8, 4):uint()
         info = info .. string.format(" %s offset %d length %d",
             SPACE[band(rshift(v, 25), 3)], band(v, 0x1fff), band(rshift(v, 13), 0x3f))
+        -- A READ response or WRITE request carries data dwords.
+        local nd = math.floor((body - 12) / 4)
+        for i = 0, nd - 1 do
+            root:add(f.data, tvb(o + 12 + 4 * i, 4))
+        end
+        if nd > 0 then
+            info = info .. string.format(" port %d data 0x%08x", band(rshift(v, 19), 0x3f),
+                tvb(o + 12, 4):uint())
+            if nd > 1 then
+                info = info .. string.format(" (+%d dwords)", nd - 1)
+            end
+        end
     elseif pdf == 3 and body >= 12 then
         local v = tvb(o + 8, 4):uint()
         root:add(f.err_code, tvb(o + 8, 4))
         root:add(f.err_port, tvb(o + 8, 4))
         root:add(f.err_pg, tvb(o + 8, 4))
-        info = info .. " " .. (ERR[band(v, 0xf)] or string.format("code %d", band(v, 0xff)))
+        local code = band(v, 0xff)
+        info = info .. " " .. (ERR[code] or string.format("code %d", code))
             .. string.format(" port %d", band(rshift(v, 8), 0x3f))
     elseif pdf == 5 and body >= 12 then
         local v = tvb(o + 8, 4):uint()

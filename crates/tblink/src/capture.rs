@@ -544,6 +544,25 @@ mod tests {
         );
     }
 
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CaptureArgs,
+    }
+
+    #[test]
+    fn host_or_control_is_required_and_named_both() {
+        use clap::Parser;
+        let e = Cli::try_parse_from(["capture", "-w", "x.pcapng"]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("--host") && msg.contains("--control"), "{msg}");
+        let e = Cli::try_parse_from(["capture", "--host", "a", "--control", "/s", "-w", "x"])
+            .unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let c = Cli::try_parse_from(["capture", "--control", "/s", "-w", "x"]).unwrap();
+        assert_eq!(c.args.control.as_deref(), Some(std::path::Path::new("/s")));
+    }
+
     #[test]
     fn pseudo_header_bytes() {
         assert_eq!(
@@ -667,8 +686,19 @@ mod tests {
         eth
     }
 
+    /// `hex` with its CRC-32C trailer (spec 01 §5).
+    fn sealed(hex: &str) -> Vec<u8> {
+        let mut v = unhex(hex);
+        let c = tblink_wire::crc::crc32c(&v);
+        v.extend_from_slice(&c.to_be_bytes());
+        v
+    }
+
     /// The worked examples of spec 01, 02 and 06 as capture records (plus
-    /// one packet with a damaged CRC and one Ethernet frame).
+    /// one packet with a damaged CRC, a few packets built from the spec's
+    /// layouts where it has no dump, one Ethernet frame, and two records
+    /// with a pseudo-header this writer never makes: version 2, and
+    /// direction 2).
     fn spec_vectors() -> Vec<Owned> {
         let ctl = |dir, pdf, hex: &str| (dir, pdf, unhex(hex));
         let mut logout_bad = unhex(
@@ -774,6 +804,65 @@ mod tests {
             ),
             // The LOGOUT again, damaged on the cable.
             (Direction::Rx, 7, logout_bad),
+            // 01 §9.2 READ response, CM bit set
+            ctl(
+                Direction::Rx,
+                1,
+                "80 00 00 00 00 00 00 01 04 08 20 00 15 d3 80 86 2b e2 26 95",
+            ),
+            // 02 §11.7 PROPERTIES_CHANGED_REQUEST and the reply
+            ctl(
+                Direction::Rx,
+                6,
+                "00 00 00 00 00 00 00 03 08 00 00 09 0e d7 38 b6 bb 40 ff 42 e2 90 c2 97
+                 07 ff b2 c0 00 00 00 05 8c 1a 2b 3d 00 00 4e 5f ff ff ff ff ff ff ff ff
+                 46 ab 72 79",
+            ),
+            ctl(
+                Direction::Tx,
+                7,
+                "00 00 00 00 00 00 00 01 08 00 00 06 0e d7 38 b6 bb 40 ff 42 e2 90 c2 97
+                 07 ff b2 c0 00 00 00 06 00 00 00 00 35 70 61 e0",
+            ),
+            // 02 §11.8 LINK_STATE_STATUS_REQUEST, RESPONSE, CHANGE_REQUEST
+            ctl(
+                Direction::Tx,
+                6,
+                "00 00 00 00 00 00 00 01 10 00 00 05 0e d7 38 b6 bb 40 ff 42 e2 90 c2 97
+                 07 ff b2 c0 00 00 00 0f 67 a5 8e 4d",
+            ),
+            ctl(
+                Direction::Rx,
+                7,
+                "00 00 00 00 00 00 00 03 10 00 00 07 0e d7 38 b6 bb 40 ff 42 e2 90 c2 97
+                 07 ff b2 c0 00 00 00 10 00 00 00 00 0c 00 01 01 0a bf 91 90",
+            ),
+            ctl(
+                Direction::Tx,
+                6,
+                "00 00 00 00 00 00 00 01 10 00 00 06 0e d7 38 b6 bb 40 ff 42 e2 90 c2 97
+                 07 ff b2 c0 00 00 00 11 00 00 0c 03 d5 f8 42 58",
+            ),
+            // LINK_STATE_CHANGE_RESPONSE status 0 (02 §4.9; the spec has
+            // no dump of it), route 0x3, SN 2.
+            (
+                Direction::Rx,
+                7,
+                sealed(
+                    "00 00 00 00 00 00 00 03 10 00 00 06 0e d7 38 b6 bb 40 ff 42 e2 90 c2 97
+                     07 ff b2 c0 00 00 00 12 00 00 00 00",
+                ),
+            ),
+            // ERROR code 32 DP_BW (01 §6.2, newer kernels), port 1.
+            (
+                Direction::Rx,
+                3,
+                sealed("80 00 00 00 00 00 00 00 00 00 01 20"),
+            ),
+            // ICM_EVENT and ICM_RESP (01 §6.6): no route string, no CRC
+            // checked; the last dword is not a CRC.
+            ctl(Direction::Rx, 10, "01 00 00 06 00 00 00 01 de ad be ef"),
+            ctl(Direction::Rx, 12, "01 00 01 10 de ad be ef"),
         ];
         let t0 = 1_700_000_000_000_000_000u64;
         let mut lines: Vec<Owned> = v
@@ -797,6 +886,14 @@ mod tests {
         lines
     }
 
+    /// Raw control-interface records (pseudo-header included) that the
+    /// dissector must not trust: an unknown version, an unknown direction.
+    fn odd_records() -> Vec<Vec<u8>> {
+        let mut unknown_dir = vec![1, 2, 1, 5];
+        unknown_dir.extend_from_slice(&unhex("80 00 00 00 00 00 00 00 00 00 00 03 f1 7e 86 31"));
+        vec![vec![2, 0, 1, 6, 0, 0, 0, 0, 0, 0, 0, 1], unknown_dir]
+    }
+
     /// `tools/wireshark/testdata/spec-vectors.pcapng` is what the writer
     /// makes of the spec's worked examples (`TBLINK_BLESS=1` rewrites it);
     /// `tests/netns/capture.sh` checks how the dissector decodes it.
@@ -805,6 +902,11 @@ mod tests {
         let mut out = PcapngOut::new(Vec::new()).unwrap();
         for l in spec_vectors() {
             out.write_frame(&l.frame()).unwrap();
+        }
+        let i = out.iface(1, Link::Control).unwrap();
+        for (k, r) in odd_records().iter().enumerate() {
+            let t = 1_700_000_000_200_000_000 + k as u64;
+            PcapngOut::packet(&mut out.w, i, t, Direction::Rx, r.len() as u32, r).unwrap();
         }
         let bytes = out.into_inner();
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
