@@ -14,8 +14,9 @@
 //! * data frames on DMA paths (spec 05), which the capture stream turns
 //!   into Ethernet frames with the ThunderboltIP reassembler
 //!   ([`tblink_net::rx::Reassembler`], spec 06 §9), one per port, direction
-//!   and HopID. Frames that are not ThunderboltIP (or fail its checks) are
-//!   counted, not shown.
+//!   and HopID; of these at most [`MAX_STREAMS`] are kept, a new path
+//!   replacing the one idle longest ([`Reassembly`]). Frames that are not
+//!   ThunderboltIP (or fail its checks) are counted, not shown.
 //!
 //! Hello and credit units of the emulated cable are not recorded.
 //!
@@ -35,8 +36,9 @@
 //! `{"cmd":"capture","adapter":N,"snaplen":S}` (`adapter` left out: every
 //! port; `snaplen` left out or 0: whole packets) is answered by one JSON
 //! response line (`{"ok":true,"message":…}` or an error such as an
-//! unknown port). After an `ok` the connection carries a binary stream,
-//! all integers little-endian:
+//! unknown port, or [`MAX_CAPTURES`] captures running already). After an
+//! `ok` the connection carries a binary stream, all integers
+//! little-endian:
 //!
 //! | Offset | Size | Stream header |
 //! |---|---|---|
@@ -69,7 +71,10 @@
 //!
 //! Any line the client sends (e.g. `{"cmd":"stop"}`) or closing its end
 //! stops the capture; the daemon then sends what it still had queued and
-//! the `end` record.
+//! the `end` record. So does a host that shuts down: it waits up to
+//! [`crate::daemon::CAPTURE_FLUSH`] for its captures to send theirs before
+//! it exits, so a stream without `end` means the host died or the stream
+//! broke.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::fd::AsFd;

@@ -4,7 +4,8 @@
 //! Requests: `{"cmd":"status"}` and
 //! `{"cmd":"port","adapter":1,"action":"unplug"}` (or `"plug"`), and
 //! `{"cmd":"capture","adapter":1}`, which turns the connection into a
-//! binary stream of captured packets ([`crate::capture`]).
+//! binary stream of captured packets ([`crate::capture`]; at most
+//! [`crate::capture::MAX_CAPTURES`] at once).
 //! Responses: `{"ok":true,"status":{…}}`, `{"ok":true,"message":"…"}` or
 //! `{"ok":false,"error":"…"}`.
 //!

@@ -1,11 +1,11 @@
-//! `tblink capture` against hosts served in this process: alice (adapter
-//! 1) and bob (adapter 3) run the real daemon (event loop + control
-//! socket) on threads, joined by an in-process cable; the capture binary
-//! records alice's port from before bob appears until SIGINT, and the
-//! pcapng file must hold the whole discovery exchange, byte-exact control
-//! packets with correct CRCs, consistent direction marks and the routes
-//! the capture docs promise. Also: a host stopping ends its captures with
-//! a complete stream, and a host runs at most 4 captures.
+//! `tblink capture` against hosts served in this process: alice (on
+//! adapter 1) and bob (on adapter 3) run the real daemon (event loop +
+//! control socket) on threads, joined by an in-process cable; the capture
+//! binary records alice's port from before bob appears until SIGINT, and
+//! the pcapng file must hold the whole discovery exchange, byte-exact
+//! control packets with correct CRCs, consistent direction marks and the
+//! routes the capture docs promise. Also: a host stopping ends its
+//! captures with a complete stream, and a host runs at most 4 captures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
