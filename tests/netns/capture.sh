@@ -11,7 +11,10 @@
 #     requests and replies as IP in the Ethernet frames;
 #   * --snaplen cuts packets and keeps their original length;
 #   * --count and --seconds stop by themselves; a host that is not running
-#     and an unknown port are refused with exit status 2 and 1.
+#     and an unknown port are refused with exit status 2 and 1, a missing
+#     --host/--control and `-w -` onto a terminal too;
+#   * a host that stops during a capture ends it with a complete stream
+#     (exit status 0).
 #
 # Usage: tests/netns/capture.sh [path/to/tblink]   (default target/debug/tblink)
 # Needs root, /dev/net/tun, ip, ping and tshark; prints "skipped: …" and
@@ -154,6 +157,17 @@ set -e
 [ "$rc" = 2 ] || fail "capture without --host/--control: exit $rc, want 2"
 expect "$DIR/usage.txt" "usage names both" '--host <HOST>\|--control <PATH>'
 pass "no --host or --control: usage error naming both"
+# `-w -` with standard output on a terminal (util-linux `script` gives
+# the command a pseudo-terminal): refused before the host is asked.
+if command -v script >/dev/null 2>&1; then
+    set +e
+    script -qec "$BIN capture --control $DIR/nobody.sock -w -" /dev/null >"$DIR/tty.txt" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" = 1 ] || fail "-w - onto a terminal: exit $rc, want 1: $(cat "$DIR/tty.txt")"
+    expect "$DIR/tty.txt" "-w - onto a terminal" 'would write binary pcapng onto the terminal'
+    pass "-w - onto a terminal: refused"
+fi
 set +e
 "$BIN" capture --control "$DIR/nobody.sock" -w "$DIR/x.pcapng" >"$DIR/refuse.txt" 2>&1
 rc=$?
