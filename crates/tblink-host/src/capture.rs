@@ -756,7 +756,7 @@ impl Reassembly {
             Some(i) => i,
             None if self.streams.len() < MAX_STREAMS => {
                 self.streams.push(fresh());
-                self.streams.len() - 1
+                self.streams.len().saturating_sub(1)
             }
             None => {
                 let (i, _) = self

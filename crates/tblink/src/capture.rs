@@ -245,7 +245,8 @@ impl<W: Write> PcapngOut<W> {
             .write_pcapng_block(idb)
             .map_err(|e| anyhow!("cannot write pcapng: {e}"))?;
         self.ifaces.push((port, link));
-        u32::try_from(self.ifaces.len() - 1).map_err(|_| anyhow!("too many interfaces"))
+        u32::try_from(self.ifaces.len().saturating_sub(1))
+            .map_err(|_| anyhow!("too many interfaces"))
     }
 
     fn packet(
