@@ -330,8 +330,9 @@ pub enum DmaTestError {
     /// No run in progress on that adapter.
     #[error("no dma_test run in progress on port {0}")]
     NotRunning(u8),
-    /// The event loop did not pick the request up.
-    #[error("the host did not answer")]
+    /// The event loop did not take the request in time; it was
+    /// withdrawn, nothing was started or cancelled.
+    #[error("the host's event loop did not take the request in time; nothing was done")]
     NoAnswer,
     /// Too many requests waiting for the loop.
     #[error("too many requests waiting")]
@@ -471,14 +472,23 @@ pub fn gbit_s(bytes: u64, secs: f64) -> Option<f64> {
 type Reply = mpsc::Sender<Result<DmaTestReport, DmaTestError>>;
 
 #[derive(Debug)]
-enum Pending {
-    Start(DmaTestRequest, Reply),
-    Cancel(u8, Reply),
+enum Request {
+    Start(DmaTestRequest),
+    Cancel(u8),
+}
+
+/// A request waiting for the loop, with the ticket number it answers.
+#[derive(Debug)]
+struct Pending {
+    ticket: u64,
+    request: Request,
+    reply: Reply,
 }
 
 #[derive(Debug, Default)]
 struct Shared {
     pending: VecDeque<Pending>,
+    next_ticket: u64,
     /// Latest report of each run, newest last (running ones included).
     reports: VecDeque<DmaTestReport>,
 }
@@ -496,6 +506,13 @@ impl Shared {
         }
         self.reports.push_back(r.clone());
     }
+
+    /// Take request `ticket` back if the loop has not taken it yet.
+    fn withdraw(&mut self, ticket: u64) -> bool {
+        let before = self.pending.len();
+        self.pending.retain(|p| p.ticket != ticket);
+        self.pending.len() != before
+    }
 }
 
 /// Starts, cancels and queries runs from another thread (the control
@@ -506,38 +523,89 @@ pub struct DmaTestHandle {
 }
 
 /// The answer to a request, once the event loop has taken it.
+///
+/// A request is either taken by the loop and answered, or withdrawn and
+/// never acted on: [`Ticket::wait`] withdraws it when the time is up, and
+/// so does dropping a ticket that has no answer. A run therefore never
+/// starts after its requester has been told that nothing happened.
 #[derive(Debug)]
 pub struct Ticket {
+    ticket: u64,
+    shared: Arc<Mutex<Shared>>,
     rx: mpsc::Receiver<Result<DmaTestReport, DmaTestError>>,
+    answered: bool,
 }
 
 impl Ticket {
     /// The answer if it is there (never blocks).
-    pub fn try_answer(&self) -> Option<Result<DmaTestReport, DmaTestError>> {
-        match self.rx.try_recv() {
-            Ok(r) => Some(r),
-            Err(mpsc::TryRecvError::Empty) => None,
-            Err(mpsc::TryRecvError::Disconnected) => Some(Err(DmaTestError::NoAnswer)),
-        }
+    pub fn try_answer(&mut self) -> Option<Result<DmaTestReport, DmaTestError>> {
+        let r = match self.rx.try_recv() {
+            Ok(r) => r,
+            Err(mpsc::TryRecvError::Empty) => return None,
+            Err(mpsc::TryRecvError::Disconnected) => Err(DmaTestError::NoAnswer),
+        };
+        self.answered = true;
+        Some(r)
     }
 
-    /// Wait at most `wait` for the answer.
-    pub fn wait(self, wait: Duration) -> Result<DmaTestReport, DmaTestError> {
-        self.rx
-            .recv_timeout(wait)
-            .unwrap_or(Err(DmaTestError::NoAnswer))
+    /// Wait at most `wait` for the loop to take the request. If it has not
+    /// taken it by then, the request is withdrawn ([`DmaTestError::NoAnswer`]:
+    /// nothing was started or cancelled); if it has, its answer follows at
+    /// the end of that loop turn.
+    pub fn wait(mut self, wait: Duration) -> Result<DmaTestReport, DmaTestError> {
+        self.answered = true;
+        match self.rx.recv_timeout(wait) {
+            Ok(r) => return r,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(DmaTestError::NoAnswer),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if self.withdraw() {
+            return Err(DmaTestError::NoAnswer);
+        }
+        // Taken in the meantime: the loop answers in the same turn (or
+        // drops the sender if it ends), so this does not block for long.
+        self.rx.recv().unwrap_or(Err(DmaTestError::NoAnswer))
+    }
+
+    /// Take the request back if the loop has not taken it yet; whether it
+    /// was withdrawn.
+    fn withdraw(&self) -> bool {
+        match self.shared.lock() {
+            Ok(mut g) => g.withdraw(self.ticket),
+            // The loop is gone: nobody will take it.
+            Err(_) => true,
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.withdraw();
+        }
     }
 }
 
 impl DmaTestHandle {
-    fn submit(&self, p: impl FnOnce(Reply) -> Pending) -> Result<Ticket, DmaTestError> {
-        let (tx, rx) = mpsc::channel();
+    fn submit(&self, request: Request) -> Result<Ticket, DmaTestError> {
+        let (reply, rx) = mpsc::channel();
         let mut g = self.shared.lock().map_err(|_| DmaTestError::NoAnswer)?;
         if g.pending.len() >= MAX_PENDING {
             return Err(DmaTestError::Backlog);
         }
-        g.pending.push_back(p(tx));
-        Ok(Ticket { rx })
+        g.next_ticket += 1;
+        let ticket = g.next_ticket;
+        g.pending.push_back(Pending {
+            ticket,
+            request,
+            reply,
+        });
+        Ok(Ticket {
+            ticket,
+            shared: self.shared.clone(),
+            rx,
+            answered: false,
+        })
     }
 
     /// Queue a run for the loop's next turn; the ticket gives its first
@@ -545,13 +613,13 @@ impl DmaTestHandle {
     /// up) or why it was refused.
     pub fn submit_start(&self, req: DmaTestRequest) -> Result<Ticket, DmaTestError> {
         req.validate()?;
-        self.submit(|r| Pending::Start(req, r))
+        self.submit(Request::Start(req))
     }
 
     /// Queue the cancellation of the run in progress on `adapter`; the
     /// ticket gives its final report.
     pub fn submit_cancel(&self, adapter: u8) -> Result<Ticket, DmaTestError> {
-        self.submit(|r| Pending::Cancel(adapter, r))
+        self.submit(Request::Cancel(adapter))
     }
 
     /// [`DmaTestHandle::submit_start`] and wait at most `wait` for the loop.
@@ -1141,15 +1209,17 @@ impl DmaTestExtension {
         };
         let any = !pending.is_empty();
         for p in pending {
-            let (res, reply) = match p {
-                Pending::Start(req, reply) => (self.start(nhi, host, now, req), reply),
-                Pending::Cancel(a, reply) => (self.cancel(nhi, now, a), reply),
+            let res = match p.request {
+                Request::Start(req) => self.start(nhi, host, now, req),
+                Request::Cancel(a) => self.cancel(nhi, now, a),
             };
             if let (Ok(rep), Ok(mut g)) = (&res, self.shared.lock()) {
                 g.put(rep);
             }
-            // The requester may have given up waiting: nothing to do then.
-            let _ = reply.send(res);
+            // A requester still holds its ticket (withdrawing would have
+            // removed the request); one that dropped it since can still
+            // read the report with a status query.
+            let _ = p.reply.send(res);
         }
         any
     }

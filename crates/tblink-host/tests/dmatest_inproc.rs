@@ -78,7 +78,7 @@ impl Pair {
     /// Submit on `h` and turn both hosts until the loop answers.
     fn start(&mut self, alice: bool, req: DmaTestRequest) -> Result<DmaTestReport, DmaTestError> {
         let h = if alice { &self.ha } else { &self.hb };
-        let t = h.submit_start(req)?;
+        let mut t = h.submit_start(req)?;
         let t0 = Instant::now();
         loop {
             self.turn();
@@ -298,7 +298,7 @@ fn refusals() {
         Err(DmaTestError::Busy("0-3.1".into()))
     );
     // Cancel: "interrupted by signal", the nearest Linux error.
-    let t = p.hb.submit_cancel(3).unwrap();
+    let mut t = p.hb.submit_cancel(3).unwrap();
     let rep = loop {
         p.turn();
         if let Some(r) = t.try_answer() {
@@ -325,7 +325,7 @@ fn refusals() {
         "discovery with carol",
         |s| common::bound_to(&s[0], "carol"),
     );
-    let t = p.ha.submit_start(send(5, 10, None)).unwrap();
+    let mut t = p.ha.submit_start(send(5, 10, None)).unwrap();
     let r = loop {
         p.a.turn();
         c.turn();
@@ -395,7 +395,7 @@ fn cable_looped_back_to_the_same_host() {
         },
     );
     let answer = |a: &mut Runtime, req| {
-        let t = h.submit_start(req).unwrap();
+        let mut t = h.submit_start(req).unwrap();
         loop {
             a.turn();
             if let Some(r) = t.try_answer() {
@@ -419,4 +419,26 @@ fn cable_looped_back_to_the_same_host() {
     };
     assert!(ra.success() && rb.success(), "{ra:?} {rb:?}");
     assert_eq!((ra.packets_sent, rb.packets_received), (500, 500));
+}
+
+/// A start the loop does not take in time is withdrawn: the requester is
+/// told nothing was done, and the loop's next turn does not start it.
+#[test]
+fn start_not_taken_in_time_never_runs() {
+    let mut p = pair(None);
+    // Nobody turns the loop while the request waits.
+    let r = p.hb.start(receive(3, 10), Duration::from_millis(50));
+    assert_eq!(r, Err(DmaTestError::NoAnswer));
+    let r = p.hb.cancel(3, Duration::from_millis(50));
+    assert_eq!(r, Err(DmaTestError::NoAnswer));
+    // A dropped ticket without an answer is withdrawn as well.
+    drop(p.hb.submit_start(receive(3, 10)).unwrap());
+    for _ in 0..20 {
+        p.turn();
+    }
+    assert_eq!(p.hb.status(3), Err(DmaTestError::NoRun(3)));
+    // The service is free and the HopID too: a run taken in time starts.
+    let rx = p.start(false, receive(3, 10)).unwrap();
+    assert!(rx.running);
+    assert_eq!((rx.id, rx.in_hopid), (1, Some(8)));
 }
