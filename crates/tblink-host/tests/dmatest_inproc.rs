@@ -442,3 +442,65 @@ fn start_not_taken_in_time_never_runs() {
     assert!(rx.running);
     assert_eq!((rx.id, rx.in_hopid), (1, Some(8)));
 }
+
+/// With ThunderboltIP bound to the same peer, automatic HopIDs start at 9:
+/// HopID 8 stays free for ThunderboltIP's paths, whose bring-up then never
+/// collides with a run, before or after its logins (spec 06 §7, 07 §3).
+#[cfg(target_os = "linux")]
+#[test]
+fn thunderbolt_ip_keeps_hopid_8() {
+    use tblink_host::net::{NetOptions, enable_networking_with};
+    use tblink_net::queue::QueueDevices;
+
+    let (a_end, b_end) = inproc::pair().unwrap();
+    let mut a = common::host("alice");
+    let mut b = common::host("bob");
+    let ha = dmatest::enable(&mut a).unwrap();
+    let hb = dmatest::enable(&mut b).unwrap();
+    enable_networking_with(&mut a, NetOptions::default(), QueueDevices::new(8)).unwrap();
+    enable_networking_with(&mut b, NetOptions::default(), QueueDevices::new(8)).unwrap();
+    a.add_port(1, Box::new(Handed::new(a_end, "inproc")))
+        .unwrap();
+    b.add_port(3, Box::new(Handed::new(b_end, "inproc")))
+        .unwrap();
+    let mut p = Pair { a, b, ha, hb };
+    // The first run starts in the turn bob binds alice's services, before
+    // ThunderboltIP's logins are through.
+    let t0 = Instant::now();
+    let first = loop {
+        let mut t = p.hb.submit_start(receive(3, 200)).unwrap();
+        p.turn();
+        match t.try_answer() {
+            Some(Ok(rep)) => break rep,
+            Some(Err(
+                DmaTestError::NoPeer(_)
+                | DmaTestError::NotReady(_)
+                | DmaTestError::NoService { .. },
+            ))
+            | None => {}
+            Some(Err(e)) => panic!("{e}"),
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "no discovery");
+    };
+    assert!(p.b.snapshot().net.iter().all(|n| !n.carrier));
+    for round in 0..2 {
+        let rx = match round {
+            0 => first.clone(),
+            _ => p.start(false, receive(3, 200)).unwrap(),
+        };
+        assert_eq!(rx.in_hopid, Some(9), "round {round}: {rx:?}");
+        let tx = p.start(true, send(1, 200, None)).unwrap();
+        assert_eq!(tx.out_hopid, Some(9), "round {round}: {tx:?}");
+        let (ra, rb) = p.finish(true, true, Duration::from_secs(30));
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert!(ra.success() && rb.success(), "{ra:?} {rb:?}");
+        // ThunderboltIP comes up on HopID 8 (or already is).
+        common::drive(
+            &mut [&mut p.a, &mut p.b],
+            &mut [],
+            Duration::from_secs(20),
+            "ThunderboltIP carrier",
+            |s| s.iter().all(|s| s.net.first().is_some_and(|n| n.carrier)),
+        );
+    }
+}
