@@ -1571,6 +1571,58 @@ mod tests {
         assert!((g - 100.0 * 4096.0 * 8.0 / 0.002 / 1e9).abs() < 1e-9, "{g}");
     }
 
+    /// A passive loopback dongle (spec 07 §1–§2): one service sends and
+    /// receives the same frames, with E2E on both rings (§3); the far end
+    /// of the cable hands every packet straight back.
+    #[test]
+    fn loopback_dongle_run() {
+        use tblink_hostif::cable::{Cable, Packet};
+
+        let (mut nhi, mut far, xd) = controller();
+        let req = DmaTestRequest {
+            send: 700,
+            receive: 700,
+            ..DmaTestRequest::new(1)
+        };
+        let mut run = Run::new(1, req, &xd, "0-1.1", Instant::from_nanos(0));
+        run.setup(&mut nhi).unwrap();
+        assert!(run.rep.e2e);
+        assert_eq!((run.rep.out_hopid, run.rep.in_hopid), (Some(8), Some(8)));
+        let mut turns = 0;
+        while !run.done() {
+            turns += 1;
+            assert!(turns < 10_000, "{:?}", run.rep);
+            run.step(&mut nhi, Instant::from_nanos(turns * 1000))
+                .unwrap();
+            nhi.process();
+            // Everything (frames and E2E credits) comes straight back.
+            let mut back: Vec<Vec<u8>> = Vec::new();
+            far.recv(256, &mut |p| {
+                let mut b = vec![0u8; p.encoded_len()];
+                if p.encode(&mut b).is_some() {
+                    back.push(b);
+                }
+                true
+            });
+            for b in &back {
+                assert!(far.try_send(&Packet::decode(b).unwrap()));
+            }
+            far.flush();
+            nhi.process();
+        }
+        run.finish(&mut nhi, Instant::from_nanos(turns * 1000), None, None);
+        assert!(run.rep.success(), "{:?}", run.rep);
+        assert_eq!(
+            (
+                run.rep.packets_sent,
+                run.rep.packets_received,
+                run.rep.missing
+            ),
+            (700, 700, 0)
+        );
+        assert_eq!(run.rep.rx_dropped_no_desc, 0);
+    }
+
     /// Spec 07 §3–§4 on the wire: a sender-only run on an emulated
     /// controller whose cable's far end is read directly.
     #[test]
