@@ -41,6 +41,11 @@ such frames are lost (counted as missing and as rx_dropped_no_desc). A progress 
 stderr is a terminal and the run takes a while. Ctrl-C cancels both sides \
 and prints their reports; a second Ctrl-C exits at once (status 130).
 
+--loopback runs Linux's loopback test on the one service of --port (a \
+passive loopback dongle, whose TX is wired to its RX): one run that sends \
+and receives --packets frames, with E2E on both rings; --json shows that \
+run as both sender and receiver.
+
 With a peer that is not a tblink host (Linux), arm its receiver there \
 (packets_to_receive, then write 1 to test) and use --send-only; or use \
 --receive-only here and start the Linux sender after it. Linux accepts at \
@@ -93,17 +98,23 @@ pub struct DmatestArgs {
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub size: u32,
     /// Control socket of the peer [default: looked up by the peer's host name].
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["send_only", "receive_only"])]
+    #[arg(long, value_name = "PATH",
+          conflicts_with_all = ["send_only", "receive_only", "loopback"])]
     pub peer_control: Option<PathBuf>,
     /// The peer's lane adapter towards the host [default: the one whose peer is the host].
-    #[arg(long, value_name = "N", conflicts_with_all = ["send_only", "receive_only"])]
+    #[arg(long, value_name = "N",
+          conflicts_with_all = ["send_only", "receive_only", "loopback"])]
     pub peer_port: Option<u8>,
     /// Only send, from the host (the peer's receiver is armed by other means).
-    #[arg(long, conflicts_with_all = ["receive_only", "in_hopid"])]
+    #[arg(long, conflicts_with_all = ["receive_only", "in_hopid", "loopback"])]
     pub send_only: bool,
     /// Only receive, on the host (the peer sends by other means).
-    #[arg(long, conflicts_with = "out_hopid")]
+    #[arg(long, conflicts_with_all = ["out_hopid", "loopback"])]
     pub receive_only: bool,
+    /// Send and receive on the one service of --port, whose TX is wired to
+    /// its RX (a passive loopback dongle): Linux's loopback test.
+    #[arg(long)]
+    pub loopback: bool,
     /// Seconds the receiver waits for the next frame (0: forever, as Linux).
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT_MS as f64 / 1000.0)]
     pub timeout: f64,
@@ -203,6 +214,9 @@ fn adapter_towards(
         .collect();
     match found.as_slice() {
         [a] => Ok(*a),
+        [] if exclude.is_some() => bail!(
+            "{label} sees itself on no other port: for a loopback dongle on one port use --loopback"
+        ),
         [] => bail!("{label} sees no XDomain with UUID {uuid}"),
         many => bail!(
             "{label} is connected to the host on several ports ({:?}): choose one with --peer-port",
@@ -276,7 +290,15 @@ pub fn run(args: &DmatestArgs) -> anyhow::Result<ExitCode> {
     .and_then(|_| signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone()))
     .context("cannot install signal handler")?;
 
-    let (sender, receiver) = if args.send_only || args.receive_only {
+    let (sender, receiver) = if args.loopback {
+        let mut req = base(args, args.port)?;
+        req.send = args.packets;
+        req.receive = args.packets;
+        req.out_hopid = args.out_hopid;
+        req.in_hopid = args.in_hopid;
+        let rep = ask(&label, &path, &Request::Dmatest(req))?;
+        (Some(here(rep.id)), Some(here(rep.id)))
+    } else if args.send_only || args.receive_only {
         let mut req = base(args, args.port)?;
         if args.send_only {
             req.send = args.packets;

@@ -245,6 +245,25 @@ fn transfer_between_two_hosts() {
     );
     assert_eq!(v["receiver"]["error"], "interrupted by signal");
     assert_eq!(v["receiver"]["running"], false);
+    // --loopback: one run sending and receiving on alice's service. Bob
+    // is no dongle: nothing comes back, and the receive timeout ends it.
+    let o = bin()
+        .arg("dmatest")
+        .arg("--control")
+        .arg(&ca)
+        .args(["--loopback", "--packets", "5", "--timeout", "0.3", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["sender"], v["receiver"]);
+    let r = &v["receiver"];
+    assert_eq!(
+        (&r["send"], &r["receive"], &r["e2e"]),
+        (&5.into(), &5.into(), &true.into())
+    );
+    assert_eq!((&r["packets_sent"], &r["missing"]), (&5.into(), &5.into()));
+    assert!(r["detail"].as_str().unwrap().contains("timed out"), "{r}");
     // Both services are free again.
     let o = bin()
         .arg("dmatest")
