@@ -236,7 +236,8 @@ fn base(args: &DmatestArgs, adapter: u8) -> anyhow::Result<DmaTestRequest> {
     }
     Ok(DmaTestRequest {
         size: args.size,
-        timeout_ms: (args.timeout * 1000.0).round() as u64,
+        // Up, so that a tiny timeout is not 0 (forever).
+        timeout_ms: (args.timeout * 1000.0).ceil() as u64,
         check_pattern: !args.no_pattern_check,
         e2e: args.e2e.unwrap_or(!(args.send_only || args.receive_only)),
         ..DmaTestRequest::new(adapter)
