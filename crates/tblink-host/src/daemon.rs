@@ -28,8 +28,7 @@ const SNAPSHOT_EVERY: Duration = Duration::from_millis(200);
 /// rebuild it on every turn).
 const SNAPSHOT_MIN: Duration = Duration::from_millis(5);
 
-/// Longest a `dmatest` request waits for the loop to take it; after that
-/// it is withdrawn and never acted on ([`crate::dmatest::Ticket::wait`]).
+/// Longest a `dmatest` request waits for the loop to take it.
 const DMATEST_WAIT: Duration = Duration::from_secs(5);
 
 type Command = (u8, PortAction, Sender<Response>);
