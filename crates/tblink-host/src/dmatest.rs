@@ -15,8 +15,10 @@
 //!   started. E2E on both rings only when sending and receiving
 //!   (loopback), the RX ring crediting our TX ring.
 //! * HopIDs: the lowest free one ≥ 8 on each side unless given (spec 07
-//!   §3: nothing is negotiated). `tblink dmatest` arms the receiver first
-//!   and hands its in HopID to the sender, so two tblink hosts always agree.
+//!   §3: nothing is negotiated), except that HopID 8 is left to
+//!   ThunderboltIP when our `network` driver is bound to the same peer
+//!   (see `alloc_hopid`). `tblink dmatest` arms the receiver first and
+//!   hands its in HopID to the sender, so two tblink hosts always agree.
 //! * Receiver: exactly `receive` buffers of 4096 bytes are posted in total
 //!   (255 at once, the rest as completions come back, spec 07 §3 step 4),
 //!   every completion counts, CRC and overrun flags are counted (§5).
@@ -44,17 +46,20 @@
 //!   hardware; `tblink dmatest` turns it on for two tblink hosts.
 //! * Throughput: from the first posted TX frame to the last TX completion
 //!   (sender) and from the first to the last RX completion (receiver);
-//!   bytes = frames × size.
+//!   bytes = frames × size. Completions are seen once per loop turn, so
+//!   both ends are as precise as one turn; the receiver leaves out the
+//!   bytes of its first turn (they arrived before its clock started), and
+//!   reports no rate when everything came in one turn.
 //!
 //! Where the spec is silent: a peer that goes away mid-run ends the run
 //! (its counters then fail the §6 check, the detail says why); `speed` and
 //! `lanes` are not emulated and never checked (as Linux with 0); a
 //! cancelled run ends with "interrupted by signal", the nearest Linux
-//! error. HopIDs are held only while a run lasts; the ThunderboltIP
-//! driver picks its out HopID when it binds and reserves it only when
-//! both logins are done, so a run in progress at that moment can hold it
-//! and that bring-up then fails like any path failure (the same
-//! divergence spec 07 §3 describes for Linux). Linux accepts at most
+//! error. HopIDs are held only while a run lasts. A run given HopID 8
+//! explicitly (`out_hopid`/`in_hopid`) while ThunderboltIP's logins
+//! complete still makes that bring-up fail; the ThunderboltIP driver then
+//! logs in again after 4.5 s and comes up once the run has ended.
+//! Linux accepts at most
 //! 1000 frames (spec 07 §7): `tblink dmatest` asks for 1000 unless told
 //! otherwise.
 
@@ -74,6 +79,7 @@ use tblink_wire::dmatest::{
     RX_EOF_MASK, RX_RING_SIZE, RX_SOF_MASK, SERVICE_KEY, SOF_PDF, Status, TX_RING_SIZE, TestError,
     TestResult, fill_pattern, pattern_word,
 };
+use tblink_wire::tbip::SERVICE_KEY as TBIP_SERVICE_KEY;
 
 use crate::runtime::{Extension, Runtime, RuntimeError, push_timeline};
 use crate::snapshot::{Snapshot, TimelineEntry};
@@ -330,8 +336,9 @@ pub enum DmaTestError {
     /// No run in progress on that adapter.
     #[error("no dma_test run in progress on port {0}")]
     NotRunning(u8),
-    /// The event loop did not pick the request up.
-    #[error("the host did not answer")]
+    /// The event loop did not take the request in time; it was
+    /// withdrawn, nothing was started or cancelled.
+    #[error("the host's event loop did not take the request in time; nothing was done")]
     NoAnswer,
     /// Too many requests waiting for the loop.
     #[error("too many requests waiting")]
@@ -471,14 +478,23 @@ pub fn gbit_s(bytes: u64, secs: f64) -> Option<f64> {
 type Reply = mpsc::Sender<Result<DmaTestReport, DmaTestError>>;
 
 #[derive(Debug)]
-enum Pending {
-    Start(DmaTestRequest, Reply),
-    Cancel(u8, Reply),
+enum Request {
+    Start(DmaTestRequest),
+    Cancel(u8),
+}
+
+/// A request waiting for the loop, with the ticket number it answers.
+#[derive(Debug)]
+struct Pending {
+    ticket: u64,
+    request: Request,
+    reply: Reply,
 }
 
 #[derive(Debug, Default)]
 struct Shared {
     pending: VecDeque<Pending>,
+    next_ticket: u64,
     /// Latest report of each run, newest last (running ones included).
     reports: VecDeque<DmaTestReport>,
 }
@@ -496,6 +512,13 @@ impl Shared {
         }
         self.reports.push_back(r.clone());
     }
+
+    /// Take request `ticket` back if the loop has not taken it yet.
+    fn withdraw(&mut self, ticket: u64) -> bool {
+        let before = self.pending.len();
+        self.pending.retain(|p| p.ticket != ticket);
+        self.pending.len() != before
+    }
 }
 
 /// Starts, cancels and queries runs from another thread (the control
@@ -506,38 +529,89 @@ pub struct DmaTestHandle {
 }
 
 /// The answer to a request, once the event loop has taken it.
+///
+/// A request is either taken by the loop and answered, or withdrawn and
+/// never acted on: [`Ticket::wait`] withdraws it when the time is up, and
+/// so does dropping a ticket that has no answer. A run therefore never
+/// starts after its requester has been told that nothing happened.
 #[derive(Debug)]
 pub struct Ticket {
+    ticket: u64,
+    shared: Arc<Mutex<Shared>>,
     rx: mpsc::Receiver<Result<DmaTestReport, DmaTestError>>,
+    answered: bool,
 }
 
 impl Ticket {
     /// The answer if it is there (never blocks).
-    pub fn try_answer(&self) -> Option<Result<DmaTestReport, DmaTestError>> {
-        match self.rx.try_recv() {
-            Ok(r) => Some(r),
-            Err(mpsc::TryRecvError::Empty) => None,
-            Err(mpsc::TryRecvError::Disconnected) => Some(Err(DmaTestError::NoAnswer)),
-        }
+    pub fn try_answer(&mut self) -> Option<Result<DmaTestReport, DmaTestError>> {
+        let r = match self.rx.try_recv() {
+            Ok(r) => r,
+            Err(mpsc::TryRecvError::Empty) => return None,
+            Err(mpsc::TryRecvError::Disconnected) => Err(DmaTestError::NoAnswer),
+        };
+        self.answered = true;
+        Some(r)
     }
 
-    /// Wait at most `wait` for the answer.
-    pub fn wait(self, wait: Duration) -> Result<DmaTestReport, DmaTestError> {
-        self.rx
-            .recv_timeout(wait)
-            .unwrap_or(Err(DmaTestError::NoAnswer))
+    /// Wait at most `wait` for the loop to take the request. If it has not
+    /// taken it by then, the request is withdrawn ([`DmaTestError::NoAnswer`]:
+    /// nothing was started or cancelled); if it has, its answer follows at
+    /// the end of that loop turn.
+    pub fn wait(mut self, wait: Duration) -> Result<DmaTestReport, DmaTestError> {
+        self.answered = true;
+        match self.rx.recv_timeout(wait) {
+            Ok(r) => return r,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(DmaTestError::NoAnswer),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if self.withdraw() {
+            return Err(DmaTestError::NoAnswer);
+        }
+        // Taken in the meantime: the loop answers in the same turn (or
+        // drops the sender if it ends), so this does not block for long.
+        self.rx.recv().unwrap_or(Err(DmaTestError::NoAnswer))
+    }
+
+    /// Take the request back if the loop has not taken it yet; whether it
+    /// was withdrawn.
+    fn withdraw(&self) -> bool {
+        match self.shared.lock() {
+            Ok(mut g) => g.withdraw(self.ticket),
+            // The loop is gone: nobody will take it.
+            Err(_) => true,
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.withdraw();
+        }
     }
 }
 
 impl DmaTestHandle {
-    fn submit(&self, p: impl FnOnce(Reply) -> Pending) -> Result<Ticket, DmaTestError> {
-        let (tx, rx) = mpsc::channel();
+    fn submit(&self, request: Request) -> Result<Ticket, DmaTestError> {
+        let (reply, rx) = mpsc::channel();
         let mut g = self.shared.lock().map_err(|_| DmaTestError::NoAnswer)?;
         if g.pending.len() >= MAX_PENDING {
             return Err(DmaTestError::Backlog);
         }
-        g.pending.push_back(p(tx));
-        Ok(Ticket { rx })
+        g.next_ticket += 1;
+        let ticket = g.next_ticket;
+        g.pending.push_back(Pending {
+            ticket,
+            request,
+            reply,
+        });
+        Ok(Ticket {
+            ticket,
+            shared: self.shared.clone(),
+            rx,
+            answered: false,
+        })
     }
 
     /// Queue a run for the loop's next turn; the ticket gives its first
@@ -545,13 +619,13 @@ impl DmaTestHandle {
     /// up) or why it was refused.
     pub fn submit_start(&self, req: DmaTestRequest) -> Result<Ticket, DmaTestError> {
         req.validate()?;
-        self.submit(|r| Pending::Start(req, r))
+        self.submit(Request::Start(req))
     }
 
     /// Queue the cancellation of the run in progress on `adapter`; the
     /// ticket gives its final report.
     pub fn submit_cancel(&self, adapter: u8) -> Result<Ticket, DmaTestError> {
-        self.submit(|r| Pending::Cancel(adapter, r))
+        self.submit(Request::Cancel(adapter))
     }
 
     /// [`DmaTestHandle::submit_start`] and wait at most `wait` for the loop.
@@ -663,6 +737,39 @@ impl Held {
     }
 }
 
+/// The HopID a run uses in `dir`: `want` if given; otherwise the lowest
+/// free ≥ 8 (spec 07 §3), or ≥ 9 when `spare_tbip` and a higher one is free.
+///
+/// `spare_tbip` is set when our ThunderboltIP driver is bound to the same
+/// peer. That driver uses HopID 8 in both directions (its out HopID is the
+/// lowest its own links leave free, its in HopID the peer's, spec 06 §7)
+/// but reserves them only once both logins are done; a run holding 8 at
+/// that moment would make the bring-up fail until the run ends. Linux's
+/// thunderbolt-net reserves its out HopID when the interface comes up, so
+/// a Linux `dma_test` next to it takes 9 as well: counting 8 as
+/// ThunderboltIP's from the moment it is bound keeps both rules aligned.
+fn alloc_hopid(
+    nhi: &mut dyn HostInterface,
+    adapter: u8,
+    dir: HopDir,
+    want: Option<u16>,
+    spare_tbip: bool,
+) -> Result<u16, tblink_hostif::Error> {
+    if want.is_some() || !spare_tbip {
+        return nhi.alloc_hopid(adapter, dir, want);
+    }
+    for h in FIRST_PATH_HOPID + 1..=u16::MAX {
+        match nhi.alloc_hopid(adapter, dir, Some(h)) {
+            Ok(h) => return Ok(h),
+            Err(tblink_hostif::Error::HopIdTaken(_)) => {}
+            // Past the top of the range: only 8 is left, if it is free.
+            Err(tblink_hostif::Error::HopIdOutOfRange { .. }) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    nhi.alloc_hopid(adapter, dir, None)
+}
+
 #[derive(Debug)]
 struct Run {
     rep: DmaTestReport,
@@ -683,6 +790,11 @@ struct Run {
     rx_first: Option<Instant>,
     rx_last: Option<Instant>,
     rx_progress: Instant,
+    /// Bytes of the RX completions seen in the first turn that saw any:
+    /// they arrived at or before `rx_first`, so the rate leaves them out.
+    rx_first_bytes: u64,
+    /// Leave HopID 8 to ThunderboltIP (see [`alloc_hopid`]).
+    spare_tbip: bool,
     error: TestError,
 }
 
@@ -731,6 +843,8 @@ impl Run {
             rx_first: None,
             rx_last: None,
             rx_progress: now,
+            rx_first_bytes: 0,
+            spare_tbip: false,
             error: TestError::NoError,
             req,
         }
@@ -752,8 +866,7 @@ impl Run {
             let dir = HopDir::Out {
                 remote_max: self.held.remote_max,
             };
-            let h = nhi
-                .alloc_hopid(adapter, dir, self.req.out_hopid)
+            let h = alloc_hopid(nhi, adapter, dir, self.req.out_hopid, self.spare_tbip)
                 .map_err(|e| format!("out HopID: {e}"))?;
             self.held.out_hopid = Some(h);
             self.rep.out_hopid = Some(h);
@@ -765,8 +878,7 @@ impl Run {
             }
             let r = nhi.alloc_ring(cfg).map_err(|e| format!("RX ring: {e}"))?;
             self.held.rx_ring = Some(r.number);
-            let h = nhi
-                .alloc_hopid(adapter, HopDir::In, self.req.in_hopid)
+            let h = alloc_hopid(nhi, adapter, HopDir::In, self.req.in_hopid, self.spare_tbip)
                 .map_err(|e| format!("in HopID: {e}"))?;
             self.held.in_hopid = Some(h);
             self.rep.in_hopid = Some(h);
@@ -817,7 +929,9 @@ impl Run {
                 rep.buffer_overflow_errors += u32::from(chk.overrun);
                 rep.length_errors += u32::from(chk.length);
                 rep.pattern_errors += u32::from(chk.pattern);
-                self.rx_first.get_or_insert(now);
+                if *self.rx_first.get_or_insert(now) == now {
+                    self.rx_first_bytes += c.len() as u64;
+                }
                 self.rx_last = Some(now);
                 self.rx_progress = now;
                 if self.rx_to_post > 0 {
@@ -935,7 +1049,9 @@ impl Run {
         }
         if let (Some(a), Some(b)) = (self.rx_first, self.rx_last) {
             r.rx_s = secs(b.saturating_duration_since(a));
-            r.rx_gbit_s = gbit_s(r.bytes_received, r.rx_s);
+            // Frames are seen once per loop turn: those of the first turn
+            // arrived before the clock starts, so they are not counted.
+            r.rx_gbit_s = gbit_s(r.bytes_received.saturating_sub(self.rx_first_bytes), r.rx_s);
         }
     }
 
@@ -1085,6 +1201,9 @@ impl DmaTestExtension {
         let id = self.next_id;
         self.next_id += 1;
         let mut run = Run::new(id, req, xd, &service, now);
+        run.spare_tbip = host
+            .bound_driver(route, TBIP_SERVICE_KEY.as_bytes())
+            .is_some();
         push_timeline(&mut self.timeline, ms(now), "dmatest_start", Some(route));
         match run.setup(nhi) {
             Ok(()) => {
@@ -1141,15 +1260,17 @@ impl DmaTestExtension {
         };
         let any = !pending.is_empty();
         for p in pending {
-            let (res, reply) = match p {
-                Pending::Start(req, reply) => (self.start(nhi, host, now, req), reply),
-                Pending::Cancel(a, reply) => (self.cancel(nhi, now, a), reply),
+            let res = match p.request {
+                Request::Start(req) => self.start(nhi, host, now, req),
+                Request::Cancel(a) => self.cancel(nhi, now, a),
             };
             if let (Ok(rep), Ok(mut g)) = (&res, self.shared.lock()) {
                 g.put(rep);
             }
-            // The requester may have given up waiting: nothing to do then.
-            let _ = reply.send(res);
+            // A requester still holds its ticket (withdrawing would have
+            // removed the request); one that dropped it since can still
+            // read the report with a status query.
+            let _ = p.reply.send(res);
         }
         any
     }
@@ -1352,10 +1473,13 @@ mod tests {
         );
     }
 
-    /// Spec 07 §3–§4 on the wire: a sender-only run on an emulated
-    /// controller whose cable's far end is read directly.
-    #[test]
-    fn sender_frames_on_the_wire() {
+    /// An emulated controller with a host-to-host cable on adapter 1 whose
+    /// far end the test holds, and the peer's XDomain.
+    fn controller() -> (
+        tblink_hostif::EmulatedNhi,
+        tblink_hostif::cable::inproc::InProcCable,
+        XDomain,
+    ) {
         use tblink_hostif::cable::{Cable, Packet, Role, inproc};
         use tblink_hostif::{EmulatedNhi, NhiConfig};
 
@@ -1377,6 +1501,135 @@ mod tests {
             block_len: 0,
             services: Vec::new(),
         };
+        (nhi, far, xd)
+    }
+
+    /// HopID 8 is left to ThunderboltIP only when asked and only while
+    /// another HopID in range is free; an explicit HopID is taken as is.
+    #[test]
+    fn hopid_choice_spares_thunderbolt_ip() {
+        let (mut nhi, _far, _) = controller();
+        let out = HopDir::Out { remote_max: 10 };
+        assert_eq!(alloc_hopid(&mut nhi, 1, HopDir::In, None, false), Ok(8));
+        assert_eq!(alloc_hopid(&mut nhi, 1, HopDir::In, None, true), Ok(9));
+        assert_eq!(alloc_hopid(&mut nhi, 1, out, None, true), Ok(9));
+        assert_eq!(alloc_hopid(&mut nhi, 1, out, None, true), Ok(10));
+        // Nothing above 8 left: 8 rather than no HopID at all.
+        assert_eq!(alloc_hopid(&mut nhi, 1, out, None, true), Ok(8));
+        assert_eq!(
+            alloc_hopid(&mut nhi, 1, out, None, true),
+            Err(tblink_hostif::Error::NoFreeHopId)
+        );
+        nhi.release_hopid(1, out, 8);
+        assert_eq!(alloc_hopid(&mut nhi, 1, out, Some(8), true), Ok(8));
+    }
+
+    /// Received frames are counted once per turn: the receiver's rate
+    /// leaves out the frames of its first turn, which arrived before its
+    /// clock started (spec 07 §7 throughput extension).
+    #[test]
+    fn receiver_rate_counts_intervals_not_turns() {
+        use tblink_hostif::cable::{Cable, Packet};
+
+        let (mut nhi, mut far, xd) = controller();
+        let req = DmaTestRequest {
+            receive: 150,
+            ..DmaTestRequest::new(1)
+        };
+        let mut run = Run::new(1, req, &xd, "0-1.1", Instant::from_nanos(0));
+        run.setup(&mut nhi).unwrap();
+        assert_eq!(run.rep.in_hopid, Some(8));
+        let f = frame();
+        for turn in 1..=3u64 {
+            for _ in 0..50 {
+                let p = Packet::Data {
+                    hop: 8,
+                    sof: SOF_PDF,
+                    eof: EOF_PDF,
+                    crc_error: false,
+                    bytes: &f,
+                };
+                assert!(far.try_send(&p));
+                far.flush();
+                nhi.process();
+            }
+            let now = Instant::from_nanos(turn * 1_000_000);
+            assert!(run.step(&mut nhi, now).unwrap());
+            assert_eq!(run.rep.packets_received, 50 * turn as u32);
+            run.refresh(now);
+            if turn == 1 {
+                assert_eq!(run.rep.rx_gbit_s, None, "one turn: no rate");
+            }
+        }
+        assert!(run.done());
+        run.finish(&mut nhi, Instant::from_nanos(3_000_000), None, None);
+        assert!(run.rep.success(), "{:?}", run.rep);
+        assert_eq!(run.rep.bytes_received, 150 * 4096);
+        // 100 frames in the 2 ms between the first and the last turn.
+        assert!((run.rep.rx_s - 0.002).abs() < 1e-12, "{}", run.rep.rx_s);
+        let g = run.rep.rx_gbit_s.unwrap();
+        assert!((g - 100.0 * 4096.0 * 8.0 / 0.002 / 1e9).abs() < 1e-9, "{g}");
+    }
+
+    /// A passive loopback dongle (spec 07 §1–§2): one service sends and
+    /// receives the same frames, with E2E on both rings (§3); the far end
+    /// of the cable hands every packet straight back.
+    #[test]
+    fn loopback_dongle_run() {
+        use tblink_hostif::cable::{Cable, Packet};
+
+        let (mut nhi, mut far, xd) = controller();
+        let req = DmaTestRequest {
+            send: 700,
+            receive: 700,
+            ..DmaTestRequest::new(1)
+        };
+        let mut run = Run::new(1, req, &xd, "0-1.1", Instant::from_nanos(0));
+        run.setup(&mut nhi).unwrap();
+        assert!(run.rep.e2e);
+        assert_eq!((run.rep.out_hopid, run.rep.in_hopid), (Some(8), Some(8)));
+        let mut turns = 0;
+        while !run.done() {
+            turns += 1;
+            assert!(turns < 10_000, "{:?}", run.rep);
+            run.step(&mut nhi, Instant::from_nanos(turns * 1000))
+                .unwrap();
+            nhi.process();
+            // Everything (frames and E2E credits) comes straight back.
+            let mut back: Vec<Vec<u8>> = Vec::new();
+            far.recv(256, &mut |p| {
+                let mut b = vec![0u8; p.encoded_len()];
+                if p.encode(&mut b).is_some() {
+                    back.push(b);
+                }
+                true
+            });
+            for b in &back {
+                assert!(far.try_send(&Packet::decode(b).unwrap()));
+            }
+            far.flush();
+            nhi.process();
+        }
+        run.finish(&mut nhi, Instant::from_nanos(turns * 1000), None, None);
+        assert!(run.rep.success(), "{:?}", run.rep);
+        assert_eq!(
+            (
+                run.rep.packets_sent,
+                run.rep.packets_received,
+                run.rep.missing
+            ),
+            (700, 700, 0)
+        );
+        assert_eq!(run.rep.rx_dropped_no_desc, 0);
+    }
+
+    /// Spec 07 §3–§4 on the wire: a sender-only run on an emulated
+    /// controller whose cable's far end is read directly.
+    #[test]
+    fn sender_frames_on_the_wire() {
+        use tblink_hostif::cable::{Cable, Packet};
+
+        let (mut nhi, mut far, xd) = controller();
         let req = DmaTestRequest {
             send: 3,
             ..DmaTestRequest::new(1)

@@ -78,7 +78,7 @@ impl Pair {
     /// Submit on `h` and turn both hosts until the loop answers.
     fn start(&mut self, alice: bool, req: DmaTestRequest) -> Result<DmaTestReport, DmaTestError> {
         let h = if alice { &self.ha } else { &self.hb };
-        let t = h.submit_start(req)?;
+        let mut t = h.submit_start(req)?;
         let t0 = Instant::now();
         loop {
             self.turn();
@@ -298,7 +298,7 @@ fn refusals() {
         Err(DmaTestError::Busy("0-3.1".into()))
     );
     // Cancel: "interrupted by signal", the nearest Linux error.
-    let t = p.hb.submit_cancel(3).unwrap();
+    let mut t = p.hb.submit_cancel(3).unwrap();
     let rep = loop {
         p.turn();
         if let Some(r) = t.try_answer() {
@@ -325,7 +325,7 @@ fn refusals() {
         "discovery with carol",
         |s| common::bound_to(&s[0], "carol"),
     );
-    let t = p.ha.submit_start(send(5, 10, None)).unwrap();
+    let mut t = p.ha.submit_start(send(5, 10, None)).unwrap();
     let r = loop {
         p.a.turn();
         c.turn();
@@ -395,7 +395,7 @@ fn cable_looped_back_to_the_same_host() {
         },
     );
     let answer = |a: &mut Runtime, req| {
-        let t = h.submit_start(req).unwrap();
+        let mut t = h.submit_start(req).unwrap();
         loop {
             a.turn();
             if let Some(r) = t.try_answer() {
@@ -419,4 +419,88 @@ fn cable_looped_back_to_the_same_host() {
     };
     assert!(ra.success() && rb.success(), "{ra:?} {rb:?}");
     assert_eq!((ra.packets_sent, rb.packets_received), (500, 500));
+}
+
+/// A start the loop does not take in time is withdrawn: the requester is
+/// told nothing was done, and the loop's next turn does not start it.
+#[test]
+fn start_not_taken_in_time_never_runs() {
+    let mut p = pair(None);
+    // Nobody turns the loop while the request waits.
+    let r = p.hb.start(receive(3, 10), Duration::from_millis(50));
+    assert_eq!(r, Err(DmaTestError::NoAnswer));
+    let r = p.hb.cancel(3, Duration::from_millis(50));
+    assert_eq!(r, Err(DmaTestError::NoAnswer));
+    // A dropped ticket without an answer is withdrawn as well.
+    drop(p.hb.submit_start(receive(3, 10)).unwrap());
+    for _ in 0..20 {
+        p.turn();
+    }
+    assert_eq!(p.hb.status(3), Err(DmaTestError::NoRun(3)));
+    // The service is free and the HopID too: a run taken in time starts.
+    let rx = p.start(false, receive(3, 10)).unwrap();
+    assert!(rx.running);
+    assert_eq!((rx.id, rx.in_hopid), (1, Some(8)));
+}
+
+/// With ThunderboltIP bound to the same peer, automatic HopIDs start at 9:
+/// HopID 8 stays free for ThunderboltIP's paths, whose bring-up then never
+/// collides with a run, before or after its logins (spec 06 §7, 07 §3).
+#[cfg(target_os = "linux")]
+#[test]
+fn thunderbolt_ip_keeps_hopid_8() {
+    use tblink_host::net::{NetOptions, enable_networking_with};
+    use tblink_net::queue::QueueDevices;
+
+    let (a_end, b_end) = inproc::pair().unwrap();
+    let mut a = common::host("alice");
+    let mut b = common::host("bob");
+    let ha = dmatest::enable(&mut a).unwrap();
+    let hb = dmatest::enable(&mut b).unwrap();
+    enable_networking_with(&mut a, NetOptions::default(), QueueDevices::new(8)).unwrap();
+    enable_networking_with(&mut b, NetOptions::default(), QueueDevices::new(8)).unwrap();
+    a.add_port(1, Box::new(Handed::new(a_end, "inproc")))
+        .unwrap();
+    b.add_port(3, Box::new(Handed::new(b_end, "inproc")))
+        .unwrap();
+    let mut p = Pair { a, b, ha, hb };
+    // The first run starts in the turn bob binds alice's services, before
+    // ThunderboltIP's logins are through.
+    let t0 = Instant::now();
+    let first = loop {
+        let mut t = p.hb.submit_start(receive(3, 200)).unwrap();
+        p.turn();
+        match t.try_answer() {
+            Some(Ok(rep)) => break rep,
+            Some(Err(
+                DmaTestError::NoPeer(_)
+                | DmaTestError::NotReady(_)
+                | DmaTestError::NoService { .. },
+            ))
+            | None => {}
+            Some(Err(e)) => panic!("{e}"),
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "no discovery");
+    };
+    assert!(p.b.snapshot().net.iter().all(|n| !n.carrier));
+    for round in 0..2 {
+        let rx = match round {
+            0 => first.clone(),
+            _ => p.start(false, receive(3, 200)).unwrap(),
+        };
+        assert_eq!(rx.in_hopid, Some(9), "round {round}: {rx:?}");
+        let tx = p.start(true, send(1, 200, None)).unwrap();
+        assert_eq!(tx.out_hopid, Some(9), "round {round}: {tx:?}");
+        let (ra, rb) = p.finish(true, true, Duration::from_secs(30));
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert!(ra.success() && rb.success(), "{ra:?} {rb:?}");
+        // ThunderboltIP comes up on HopID 8 (or already is).
+        common::drive(
+            &mut [&mut p.a, &mut p.b],
+            &mut [],
+            Duration::from_secs(20),
+            "ThunderboltIP carrier",
+            |s| s.iter().all(|s| s.net.first().is_some_and(|n| n.carrier)),
+        );
+    }
 }

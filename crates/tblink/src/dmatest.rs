@@ -30,13 +30,21 @@ protocol: each side is told locally what to do, like Linux's debugfs files. \
 So, by default, tblink dmatest asks both hosts, receiver first as spec 07 \
 prescribes: it looks up the peer behind --port of --host, finds the peer's \
 control socket by its host name (or --peer-control), arms the peer to \
-receive --packets frames on its in HopID (lowest free from 8), then tells \
+receive --packets frames on its in HopID (lowest free from 8; from 9 \
+while ThunderboltIP is bound to the same peer, which uses 8), then tells \
 --host to send them with that HopID as its out HopID, and follows both \
-until they finish. Both sides use E2E flow control (an extension: Linux \
+until they finish. If the sender cannot set up, the receiver is cancelled \
+at once; if one host stops answering, the other one's run is cancelled. Both sides use E2E flow control (an extension: Linux \
 uses it only in loopback), so a receiver that falls behind holds the sender \
 back instead of dropping frames; --e2e off gives Linux's behaviour, where \
 such frames are lost (counted as missing and as rx_dropped_no_desc). A progress bar is shown on stderr while it runs, if \
-stderr is a terminal and the run takes a while; Ctrl-C cancels both sides.
+stderr is a terminal and the run takes a while. Ctrl-C cancels both sides \
+and prints their reports; a second Ctrl-C exits at once (status 130).
+
+--loopback runs Linux's loopback test on the one service of --port (a \
+passive loopback dongle, whose TX is wired to its RX): one run that sends \
+and receives --packets frames, with E2E on both rings; --json shows that \
+run as both sender and receiver.
 
 With a peer that is not a tblink host (Linux), arm its receiver there \
 (packets_to_receive, then write 1 to test) and use --send-only; or use \
@@ -53,7 +61,10 @@ that never arrive count as missing once the receiver has seen none for \
 if every frame was sent and received with no error of any kind.
 
 Throughput: sender from its first posted frame to its last completion, \
-receiver from its first to its last received frame; bytes = frames × size.
+receiver from its first to its last received frame; bytes = frames × size. \
+A host sees completions once per turn of its event loop, so both are as \
+precise as one turn; the receiver leaves out the frames of its first turn \
+and gives no figure when all frames came in one turn.
 
 --json prints {\"result\", \"sender\", \"receiver\"}, each side being the \
 host's report: service, route, adapter, peer, send, receive, size, \
@@ -63,7 +74,8 @@ length_errors, pattern_errors, missing, rx_dropped_no_desc, bytes_sent, bytes_re
 elapsed_s, tx_s, rx_s, tx_gbit_s, rx_gbit_s, status (the text of Linux's \
 status file).
 
-Exit status: 0 success, 1 failed or refused, 2 host not running.";
+Exit status: 0 success, 1 failed or refused, 2 host not running or bad \
+arguments, 130 interrupted by a second Ctrl-C.";
 
 /// Arguments of `tblink dmatest`.
 #[derive(Debug, clap::Args)]
@@ -86,17 +98,23 @@ pub struct DmatestArgs {
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub size: u32,
     /// Control socket of the peer [default: looked up by the peer's host name].
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH",
+          conflicts_with_all = ["send_only", "receive_only", "loopback"])]
     pub peer_control: Option<PathBuf>,
     /// The peer's lane adapter towards the host [default: the one whose peer is the host].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N",
+          conflicts_with_all = ["send_only", "receive_only", "loopback"])]
     pub peer_port: Option<u8>,
     /// Only send, from the host (the peer's receiver is armed by other means).
-    #[arg(long, conflicts_with = "receive_only")]
+    #[arg(long, conflicts_with_all = ["receive_only", "in_hopid", "loopback"])]
     pub send_only: bool,
     /// Only receive, on the host (the peer sends by other means).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["out_hopid", "loopback"])]
     pub receive_only: bool,
+    /// Send and receive on the one service of --port, whose TX is wired to
+    /// its RX (a passive loopback dongle): Linux's loopback test.
+    #[arg(long)]
+    pub loopback: bool,
     /// Seconds the receiver waits for the next frame (0: forever, as Linux).
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT_MS as f64 / 1000.0)]
     pub timeout: f64,
@@ -196,6 +214,9 @@ fn adapter_towards(
         .collect();
     match found.as_slice() {
         [a] => Ok(*a),
+        [] if exclude.is_some() => bail!(
+            "{label} sees itself on no other port: for a loopback dongle on one port use --loopback"
+        ),
         [] => bail!("{label} sees no XDomain with UUID {uuid}"),
         many => bail!(
             "{label} is connected to the host on several ports ({:?}): choose one with --peer-port",
@@ -215,7 +236,8 @@ fn base(args: &DmatestArgs, adapter: u8) -> anyhow::Result<DmaTestRequest> {
     }
     Ok(DmaTestRequest {
         size: args.size,
-        timeout_ms: (args.timeout * 1000.0).round() as u64,
+        // Up, so that a tiny timeout is not 0 (forever).
+        timeout_ms: (args.timeout * 1000.0).ceil() as u64,
         check_pattern: !args.no_pattern_check,
         e2e: args.e2e.unwrap_or(!(args.send_only || args.receive_only)),
         ..DmaTestRequest::new(adapter)
@@ -258,11 +280,26 @@ pub fn run(args: &DmatestArgs) -> anyhow::Result<ExitCode> {
         id,
     };
 
+    // The first Ctrl-C cancels both sides and reports; a second one,
+    // before that is through, exits at once.
     let stop = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())
-        .context("cannot install signal handler")?;
+    signal_hook::flag::register_conditional_shutdown(
+        signal_hook::consts::SIGINT,
+        130,
+        stop.clone(),
+    )
+    .and_then(|_| signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone()))
+    .context("cannot install signal handler")?;
 
-    let (sender, receiver) = if args.send_only || args.receive_only {
+    let (sender, receiver) = if args.loopback {
+        let mut req = base(args, args.port)?;
+        req.send = args.packets;
+        req.receive = args.packets;
+        req.out_hopid = args.out_hopid;
+        req.in_hopid = args.in_hopid;
+        let rep = ask(&label, &path, &Request::Dmatest(req))?;
+        (Some(here(rep.id)), Some(here(rep.id)))
+    } else if args.send_only || args.receive_only {
         let mut req = base(args, args.port)?;
         if args.send_only {
             req.send = args.packets;
@@ -327,7 +364,14 @@ pub fn run(args: &DmatestArgs) -> anyhow::Result<ExitCode> {
         sreq.send = args.packets;
         sreq.out_hopid = args.out_hopid.or(rrep.in_hopid);
         match ask(&label, &path, &Request::Dmatest(sreq)) {
-            Ok(srep) => (Some(here(srep.id)), Some(receiver)),
+            Ok(srep) if srep.running => (Some(here(srep.id)), Some(receiver)),
+            // The sender could not set up (a HopID or ring taken): the
+            // receiver would wait for frames that never come.
+            Ok(srep) => {
+                let sender = here(srep.id);
+                let rrep = cancel(&receiver)?;
+                return finish(args, Some((sender, srep)), Some((receiver, rrep)));
+            }
             Err(e) => {
                 let _ = cancel(&receiver);
                 return Err(e);
@@ -388,8 +432,20 @@ fn follow(
                 let _ = cancel(s);
             }
         }
-        let s = sender.as_ref().map(status).transpose()?;
-        let r = receiver.as_ref().map(status).transpose()?;
+        let (s, r) = match (
+            sender.as_ref().map(status).transpose(),
+            receiver.as_ref().map(status).transpose(),
+        ) {
+            (Ok(s), Ok(r)) => (s, r),
+            // One side cannot be followed: do not leave the other running
+            // (a receiver with --timeout 0 would wait forever).
+            (Err(e), _) | (_, Err(e)) => {
+                for side in sender.iter().chain(receiver.iter()) {
+                    let _ = cancel(side);
+                }
+                return Err(e);
+            }
+        };
         let running = s.iter().chain(r.iter()).any(|x| x.running);
         if !running {
             if let Some(b) = bar {

@@ -209,6 +209,72 @@ fn transfer_between_two_hosts() {
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(r["sender"].is_null());
     assert_eq!(r["receiver"]["packets_received"], 100);
+
+    // The sender cannot set up (out HopID 200 is above the peer's
+    // maxhopid): the receiver, armed to wait forever, is cancelled at once.
+    let mut c = bin()
+        .arg("dmatest")
+        .arg("--control")
+        .arg(&ca)
+        .arg("--peer-control")
+        .arg(&cb)
+        .args(["--packets", "10", "--timeout", "0", "--out-hopid", "200"])
+        .args(["--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while c.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = c.kill();
+            panic!("tblink dmatest still waiting for a receiver nobody sends to");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = c.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["result"], "failed");
+    assert_eq!(v["sender"]["error"], "DMA ring setup failed");
+    assert!(
+        v["sender"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("out HopID"),
+        "{v}"
+    );
+    assert_eq!(v["receiver"]["error"], "interrupted by signal");
+    assert_eq!(v["receiver"]["running"], false);
+    // --loopback: one run sending and receiving on alice's service. Bob
+    // is no dongle: nothing comes back, and the receive timeout ends it.
+    let o = bin()
+        .arg("dmatest")
+        .arg("--control")
+        .arg(&ca)
+        .args(["--loopback", "--packets", "5", "--timeout", "0.3", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["sender"], v["receiver"]);
+    let r = &v["receiver"];
+    assert_eq!(
+        (&r["send"], &r["receive"], &r["e2e"]),
+        (&5.into(), &5.into(), &true.into())
+    );
+    assert_eq!((&r["packets_sent"], &r["missing"]), (&5.into(), &5.into()));
+    assert!(r["detail"].as_str().unwrap().contains("timed out"), "{r}");
+    // Both services are free again.
+    let o = bin()
+        .arg("dmatest")
+        .arg("--control")
+        .arg(&ca)
+        .arg("--peer-control")
+        .arg(&cb)
+        .args(["--packets", "10"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
 }
 
 #[test]
@@ -241,6 +307,16 @@ fn clear_errors() {
     assert!(err.contains("10000001"), "{err}");
     let (code, err) = run(&["--size", "4097"]);
     assert_eq!(code, Some(2), "{err}");
+    // Options that would be ignored in a one-sided run are refused.
+    for args in [
+        &["--send-only", "--in-hopid", "9"][..],
+        &["--receive-only", "--out-hopid", "9"],
+        &["--send-only", "--peer-port", "1"],
+    ] {
+        let (code, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains("cannot be used with"), "{args:?}: {err}");
+    }
     // Bob runs without the service: the control socket says so.
     let v = raw(&cb, r#"{"cmd":"dmatest","adapter":1,"send":1}"#).unwrap();
     assert_eq!(v["ok"], false);
