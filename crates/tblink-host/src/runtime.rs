@@ -12,7 +12,9 @@
 //! unplugs drop everything below), due timeouts run, extensions get their turn, and queued
 //! frames go onto TX ring 0 while RX ring 0 keeps its buffers posted.
 //! [`Runtime::wait`] then sleeps in the controller until a completion, a
-//! link event, the next protocol timeout or a bound given by the caller.
+//! link event, the next protocol timeout, a readable descriptor of an
+//! extension ([`Extension::wait_fds`], e.g. a TAP) or a bound given by the
+//! caller, all in one `poll`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -159,14 +161,6 @@ pub trait Extension: fmt::Debug {
     fn describe(&self, _snap: &mut Snapshot) {}
 }
 
-/// While an extension has descriptors to watch, [`Runtime::wait`] sleeps
-/// in the controller at most this long before looking at them, after
-/// recent activity ...
-const FD_SLICE: Duration = Duration::from_micros(200);
-/// ... and this long when the loop has been idle for [`IDLE_AFTER`].
-const FD_SLICE_IDLE: Duration = Duration::from_millis(1);
-/// Idle time after which the longer slice applies.
-const IDLE_AFTER: Duration = Duration::from_millis(250);
 /// READ requests sent to whatever a hot-plug EVENT reports before it is
 /// taken for another host (no answer) rather than a router (spec 04 §6).
 const PROBE_ATTEMPTS: u8 = 4;
@@ -265,7 +259,6 @@ pub struct Runtime {
     /// Local services published on behalf of a driver: (key, driver index).
     published: Vec<(String, usize)>,
     timeline: VecDeque<TimelineEntry>,
-    last_busy: std::time::Instant,
     /// Device routers of our domain (routes), first hop and deeper.
     routers: Vec<Route>,
     /// Adapters behind a hot-plug EVENT being told apart (router or host).
@@ -332,7 +325,6 @@ impl Runtime {
             crc_drops: Arc::new(AtomicU64::new(0)),
             published: Vec::new(),
             timeline: VecDeque::new(),
-            last_busy: std::time::Instant::now(),
             routers: Vec::new(),
             probes: Vec::new(),
         })
@@ -546,9 +538,6 @@ impl Runtime {
             }
         }
         self.nhi.process();
-        if busy {
-            self.last_busy = std::time::Instant::now();
-        }
         busy
     }
 
@@ -575,43 +564,10 @@ impl Runtime {
         if d.is_zero() {
             return;
         }
+        // One poll covers the controller's cables and the extensions'
+        // descriptors: no periodic wake-ups while idle.
         let fds: Vec<BorrowedFd<'_>> = self.extensions.iter().flat_map(|e| e.wait_fds()).collect();
-        if fds.is_empty() {
-            self.nhi.wait(d);
-            return;
-        }
-        // The controller cannot wake on the extensions' descriptors: sleep
-        // in it in short slices and look at them in between.
-        let deadline = std::time::Instant::now() + d;
-        loop {
-            let mut pfds: Vec<rustix::event::PollFd<'_>> = fds
-                .iter()
-                .map(|fd| {
-                    rustix::event::PollFd::from_borrowed_fd(*fd, rustix::event::PollFlags::IN)
-                })
-                .collect();
-            let zero = rustix::event::Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            if rustix::event::poll(&mut pfds, Some(&zero)).is_ok_and(|n| n > 0) {
-                return;
-            }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            let slice = left.min(if self.last_busy.elapsed() < IDLE_AFTER {
-                FD_SLICE
-            } else {
-                FD_SLICE_IDLE
-            });
-            let t = std::time::Instant::now();
-            self.nhi.wait(slice);
-            if t.elapsed() < slice {
-                return;
-            }
-        }
+        self.nhi.wait_with(d, &fds);
     }
 
     /// Record an event in the timeline `tblink ls --json` shows.
