@@ -47,6 +47,10 @@ pub struct NetOptions {
     /// peer that advertises it too, a full RX ring holds the sender back
     /// instead of dropping frames.
     pub e2e: bool,
+    /// Open the TAP with vnet headers and let the kernel leave checksums
+    /// and TCP segmentation to us (spec 06 §10, §12): one read per 64 KiB
+    /// TCP segment instead of one per MTU (see BENCHMARKS.md).
+    pub offload: bool,
 }
 
 impl Default for NetOptions {
@@ -55,6 +59,7 @@ impl Default for NetOptions {
             mtu: 1500,
             policy: NamePolicy::Linux,
             e2e: true,
+            offload: true,
         }
     }
 }
@@ -118,12 +123,24 @@ impl NetExtension {
         push_timeline(&mut self.timeline, ms(now), event, Some(route));
     }
 
+    fn port_config(&self) -> PortConfig {
+        PortConfig {
+            vnet_hdr: self.opts.offload,
+            ..PortConfig::default()
+        }
+    }
+
     fn new_tap(&self, req: &PathRequest) -> std::io::Result<Tap> {
         let ours: Vec<&str> = self.peers.iter().map(|p| p.tap.name()).collect();
         let name = interface_name(self.opts.policy, &req.peer_uuid, |n| {
             ours.contains(&n) || Path::new("/sys/class/net").join(n).exists()
         });
-        let tap = Tap::open(&name, TapOptions::default())?;
+        let tap = Tap::open(
+            &name,
+            TapOptions {
+                vnet_hdr: self.opts.offload,
+            },
+        )?;
         tap.set_mac(req.mac)?;
         tap.set_mtu(self.opts.mtu.clamp(MIN_MTU, TAP_MAX_MTU))?;
         tap.set_carrier(false)?;
@@ -146,7 +163,7 @@ impl NetExtension {
                     self.peers.push(Peer {
                         uuid: req.peer_uuid,
                         mac: req.mac,
-                        port: NetPort::new(route, PortConfig::default()),
+                        port: NetPort::new(route, self.port_config()),
                         tap,
                     });
                     self.peers.len() - 1
@@ -157,6 +174,7 @@ impl NetExtension {
                 }
             },
         };
+        let port_config = self.port_config();
         let p = &mut self.peers[i];
         if p.port.is_up()
             && let Err(e) = p.port.tear_down(nhi)
@@ -164,7 +182,7 @@ impl NetExtension {
             tracing::warn!(ifname = p.tap.name(), "tear-down before bring-up: {e}");
         }
         if p.port.route() != route {
-            p.port = NetPort::new(route, PortConfig::default());
+            p.port = NetPort::new(route, port_config);
         }
         if p.mac != req.mac {
             match p.tap.set_mac(req.mac) {

@@ -61,8 +61,23 @@ pub trait FrameIo {
     /// Deliver one received frame (preceded by a vnet header if the
     /// device has them); `Ok(false)` if it was dropped.
     fn send_frame(&mut self, frame: &[u8]) -> io::Result<bool>;
+    /// Deliver one received frame behind the vnet header `hdr` (devices
+    /// with vnet headers only). The default joins the two in a new buffer;
+    /// the TAP writes both parts with one `writev`, without a copy.
+    fn send_frame_with_header(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<bool> {
+        let mut v = Vec::with_capacity(hdr.len() + frame.len());
+        v.extend_from_slice(hdr);
+        v.extend_from_slice(frame);
+        self.send_frame(&v)
+    }
     /// Carrier on or off.
     fn set_carrier(&mut self, on: bool) -> io::Result<()>;
+    /// Which offloads the host may leave to us (see
+    /// [`crate::sys::Tap::set_offload`]); only called for devices with vnet
+    /// headers. The default does nothing.
+    fn set_offload(&mut self, _csum: bool, _tso: bool) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -73,8 +88,14 @@ impl FrameIo for crate::sys::Tap {
     fn send_frame(&mut self, frame: &[u8]) -> io::Result<bool> {
         self.send_to_host(frame)
     }
+    fn send_frame_with_header(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<bool> {
+        self.send_to_host_with_header(hdr, frame)
+    }
     fn set_carrier(&mut self, on: bool) -> io::Result<()> {
         crate::sys::Tap::set_carrier(self, on)
+    }
+    fn set_offload(&mut self, csum: bool, tso: bool) -> io::Result<()> {
+        crate::sys::Tap::set_offload(self, csum, tso)
     }
 }
 
@@ -206,8 +227,14 @@ struct Active {
 pub struct PortConfig {
     /// The host device prefixes frames with a 10-byte `virtio_net_hdr`
     /// (`IFF_VNET_HDR`): on transmit it is mapped to an [`Offload`], on
-    /// receive an all-zero header is prepended.
+    /// receive a header without offload requests is prepended.
     pub vnet_hdr: bool,
+    /// With `vnet_hdr`: mark received packets `DATA_VALID` so the host's
+    /// stack does not verify their checksums again. Every DMA frame is
+    /// CRC-checked on the link and a ThunderboltIP sender completes every
+    /// checksum (spec 06 §10), but Linux itself leaves verification to the
+    /// stack, so this is off by default.
+    pub rx_csum_trusted: bool,
     /// Receiver behaviour.
     pub rx: RxConfig,
 }
@@ -227,8 +254,6 @@ pub struct NetPort {
     /// Length (vnet header included) of a frame in `stage` waiting for
     /// TX buffers.
     pending: Option<usize>,
-    /// Receive scratch: vnet header + packet, only with `vnet_hdr`.
-    rx_stage: Box<[u8]>,
     carrier: bool,
     stats: PortStats,
     /// TX counters of earlier connections.
@@ -249,15 +274,6 @@ impl NetPort {
             rx: Reassembler::new(cfg.rx),
             stage: vec![0u8; hdr + MAX_HOST_FRAME].into_boxed_slice(),
             pending: None,
-            rx_stage: vec![
-                0u8;
-                if cfg.vnet_hdr {
-                    hdr + MAX_HOST_FRAME
-                } else {
-                    0
-                }
-            ]
-            .into_boxed_slice(),
             carrier: false,
             stats: PortStats::default(),
             tx_base: TxStats::default(),
@@ -319,8 +335,18 @@ impl NetPort {
         (self.tx_free.len(), self.rx_free.len())
     }
 
-    /// Carrier on or off on the host device (`NetEvent::Carrier`).
+    /// Carrier on or off on the host device (`NetEvent::Carrier`). With
+    /// vnet headers, carrier on first tells the device which offloads it
+    /// may use towards this peer: checksums always (completed in
+    /// software, spec 06 §10), TCP segmentation only when the peer takes
+    /// 64 KiB packets (`64K_FRAMES`, spec 06 §11–12).
     pub fn set_carrier<T: FrameIo + ?Sized>(&mut self, io: &mut T, on: bool) -> io::Result<()> {
+        if on
+            && self.cfg.vnet_hdr
+            && let Some(a) = &self.active
+        {
+            io.set_offload(true, a.req.tx.frames_64k)?;
+        }
         io.set_carrier(on)?;
         self.carrier = on;
         Ok(())
@@ -677,7 +703,7 @@ impl NetPort {
         let mut delivered = false;
         if let RxOutcome::Packet(p) = self.rx.push(c.buf.as_slice(), field, flags) {
             let sent = if self.cfg.vnet_hdr {
-                deliver_vnet(&mut self.rx_stage, p, io)
+                deliver_vnet(p, self.cfg.rx_csum_trusted, io)
             } else {
                 io.send_frame(p)
             };
@@ -699,16 +725,14 @@ enum Sent {
     Busy(usize),
 }
 
-/// Prepend an all-zero vnet header (no offload: checksums are complete,
-/// spec 06 §10) and deliver.
-fn deliver_vnet<T: FrameIo + ?Sized>(stage: &mut [u8], p: &[u8], io: &mut T) -> io::Result<bool> {
-    let n = VNET_HDR_LEN + p.len();
-    let Some(dst) = stage.get_mut(..n) else {
-        return Ok(false);
-    };
-    dst[..VNET_HDR_LEN].fill(0);
-    dst[VNET_HDR_LEN..].copy_from_slice(p);
-    io.send_frame(dst)
+/// Deliver behind a vnet header: no segmentation request, and
+/// `DATA_VALID` when `trusted` (see [`PortConfig::rx_csum_trusted`]).
+fn deliver_vnet<T: FrameIo + ?Sized>(p: &[u8], trusted: bool, io: &mut T) -> io::Result<bool> {
+    let mut hdr = [0u8; VNET_HDR_LEN];
+    if trusted {
+        hdr[0] = vnet::F_DATA_VALID;
+    }
+    io.send_frame_with_header(&hdr, p)
 }
 
 fn add_tx(acc: &mut TxStats, s: &TxStats) {
