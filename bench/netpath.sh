@@ -12,7 +12,8 @@
 # Usage: bench/netpath.sh [TBLINK_BIN [RELAY_BIN]]
 #   defaults: target/release/tblink, target/release/examples/tap_relay
 #   (cargo build --release -p tblink && cargo build --release -p tblink-net --example tap_relay)
-# Environment: SECS (iperf3 seconds, default 5), PINGS (default 200),
+# Environment: SECS (iperf3 seconds, default 5; 0 = ping only), PINGS
+#   (default 200), ROUNDS (repeat everything, report medians; default 1),
 #   MTUS (default "1500 65521"), PATHS (default "relay tblink veth"),
 #   TBLINK_ARGS (extra `tblink host` options for both hosts).
 # Needs root, /dev/net/tun, ip, ping, iperf3, jq.
@@ -25,6 +26,7 @@ SECS=${SECS:-5}
 PINGS=${PINGS:-200}
 MTUS=${MTUS:-"1500 65521"}
 PATHS=${PATHS:-"relay tblink veth"}
+ROUNDS=${ROUNDS:-1}
 TBLINK_ARGS=${TBLINK_ARGS:-}
 [ "$(id -u)" = 0 ] || { echo "needs root"; exit 1; }
 for c in ip ping iperf3 jq; do
@@ -142,6 +144,7 @@ rtt() {
         awk -F'[ /]' '{ print $8 }'
 }
 
+for round in $(seq "$ROUNDS"); do
 for mtu in $MTUS; do
     for path in $PATHS; do
         ip netns add "$NS_A"
@@ -149,28 +152,47 @@ for mtu in $MTUS; do
         ip -n "$NS_A" link set lo up
         ip -n "$NS_B" link set lo up
         "setup_$path" "$mtu"
-        ab=$(iperf)
-        ba=$(iperf -R)
+        ab=- ba=-
+        if [ "$SECS" != 0 ]; then
+            ab=$(iperf)
+            ba=$(iperf -R)
+        fi
         r=$(rtt)
         up=-
         [ "$path" = tblink ] && up=$(linkup_ms)
-        echo "$mtu $path $ab $ba $r $up" | tee -a "$RESULTS" >&2
+        echo "round $round: $mtu $path $ab $ba $r $up" >&2
+        echo "$mtu $path $ab $ba $r $up" >>"$RESULTS"
         stop_all
     done
 done
+done
 
 echo
-echo "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), iperf3 ${SECS} s, ${PINGS} pings"
-awk '
-    { key = $1; path[NR] = $2; mtu[NR] = $1; ab[NR] = $3; ba[NR] = $4; rtt[NR] = $5; up[NR] = $6
-      if ($2 == "relay") { rab[key] = $3; rba[key] = $4; rrtt[key] = $5 } }
-    function ratio(x, y) { return (y > 0) ? sprintf("%.2f", x / y) : "-" }
+echo "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), iperf3 ${SECS} s, ${PINGS} pings, median of $ROUNDS round(s)"
+# Median per MTU and path over the rounds (column by column), then ratios
+# of the medians against the relay's.
+sort -k1,1n -k2,2 "$RESULTS" | awk '
+    function median(list,    a, n, i, j, t) {
+        n = split(list, a, " ")
+        if (n == 0 || a[1] == "-") return "-"
+        for (i = 2; i <= n; i++)
+            for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+        return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    function ratio(x, y) { return (x != "-" && y != "-" && y > 0) ? sprintf("%.2f", x / y) : "-" }
+    {
+        k = $1 " " $2
+        if (!(k in seen)) { seen[k] = 1; keys[++nk] = k }
+        for (c = 3; c <= 6; c++) col[k, c] = col[k, c] " " $c
+    }
     END {
+        for (i = 1; i <= nk; i++) for (c = 3; c <= 6; c++) m[keys[i], c] = median(col[keys[i], c])
         printf "%-6s %-7s %9s %9s %8s %13s %10s %8s\n", "MTU", "path", "A->B", "B->A", "RTT ms", "x relay tput", "x relay RTT", "link-up"
-        for (i = 1; i <= NR; i++) {
-            k = mtu[i]
-            printf "%-6s %-7s %9s %9s %8s %6s/%-6s %10s %8s\n", mtu[i], path[i], ab[i], ba[i], rtt[i],
-                ratio(ab[i], rab[k]), ratio(ba[i], rba[k]), ratio(rtt[i], rrtt[k]), (up[i] == "-") ? "-" : up[i] " ms"
+        for (i = 1; i <= nk; i++) {
+            k = keys[i]; split(k, f, " "); r = f[1] " relay"
+            printf "%-6s %-7s %9s %9s %8s %6s/%-6s %10s %8s\n", f[1], f[2], m[k, 3], m[k, 4], m[k, 5],
+                ratio(m[k, 3], m[r, 3]), ratio(m[k, 4], m[r, 4]), ratio(m[k, 5], m[r, 5]),
+                (m[k, 6] == "-") ? "-" : m[k, 6] " ms"
         }
-        print "(throughput in Gbit/s)"
-    }' "$RESULTS"
+        print "(throughput in Gbit/s; median of the rounds, ratios of the medians)"
+    }'
