@@ -23,6 +23,9 @@
 //! (RX ring → host device, NAPI style, spec 05 §11). Buffers are allocated
 //! once per port (255 TX + 255 RX `DmaBuf`s, one 64 KiB staging buffer,
 //! the reassembler's 64 KiB) and circulate; nothing is allocated per frame.
+//! A received packet is checked frame by frame and handed to the host
+//! straight from its RX buffers ([`FrameIo::send_frame_vectored`], one
+//! `writev` on a TAP), which go back on the ring afterwards.
 //!
 //! The rings are allocated at bring-up and freed at tear-down (Linux keeps
 //! them from interface up to interface down); the peer cannot tell.
@@ -31,11 +34,12 @@ use std::io;
 
 use tblink_hostif::{Dir, DmaBuf, DmaPaths, HopDir, HostInterface, RingConfig, RingId, TxFrame};
 use tblink_wire::Route;
+use tblink_wire::tbip::{FRAME_HEADER_LEN, RX_MAX_FRAME_COUNT};
 use thiserror::Error;
 
 use crate::csum::Offload;
 use crate::driver::PathRequest;
-use crate::rx::{Reassembler, RxConfig, RxFlags, RxOutcome};
+use crate::rx::{Gathered, Reassembler, RxConfig, RxFlags};
 use crate::stats::{RxStats, TxStats};
 use crate::tx::{MAX_FRAMES, Transmitter, TxError};
 use crate::vnet::{self, VNET_HDR_LEN};
@@ -61,13 +65,12 @@ pub trait FrameIo {
     /// Deliver one received frame (preceded by a vnet header if the
     /// device has them); `Ok(false)` if it was dropped.
     fn send_frame(&mut self, frame: &[u8]) -> io::Result<bool>;
-    /// Deliver one received frame behind the vnet header `hdr` (devices
-    /// with vnet headers only). The default joins the two in a new buffer;
-    /// the TAP writes both parts with one `writev`, without a copy.
-    fn send_frame_with_header(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<bool> {
-        let mut v = Vec::with_capacity(hdr.len() + frame.len());
-        v.extend_from_slice(hdr);
-        v.extend_from_slice(frame);
+    /// Deliver one received frame given in parts (the vnet header, if the
+    /// device has them, then the frame's pieces). The default joins the
+    /// parts in a new buffer; the TAP writes them with one `writev`,
+    /// without a copy.
+    fn send_frame_vectored(&mut self, parts: &[io::IoSlice<'_>]) -> io::Result<bool> {
+        let v: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
         self.send_frame(&v)
     }
     /// Carrier on or off.
@@ -88,8 +91,8 @@ impl FrameIo for crate::sys::Tap {
     fn send_frame(&mut self, frame: &[u8]) -> io::Result<bool> {
         self.send_to_host(frame)
     }
-    fn send_frame_with_header(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<bool> {
-        self.send_to_host_with_header(hdr, frame)
+    fn send_frame_vectored(&mut self, parts: &[io::IoSlice<'_>]) -> io::Result<bool> {
+        self.send_to_host_vectored(parts)
     }
     fn set_carrier(&mut self, on: bool) -> io::Result<()> {
         crate::sys::Tap::set_carrier(self, on)
@@ -247,6 +250,9 @@ pub struct NetPort {
     active: Option<Active>,
     tx_free: Vec<TxBuf>,
     rx_free: Vec<DmaBuf>,
+    /// RX buffers of the packet in progress, with their payload lengths:
+    /// delivered straight from them with one gathered write.
+    rx_held: Vec<(DmaBuf, usize)>,
     rx: Reassembler,
     /// Frame read from the host, preceded by room for a vnet header on
     /// receive (`stage[..VNET_HDR_LEN]`).
@@ -271,6 +277,7 @@ impl NetPort {
             active: None,
             tx_free: (0..RING_BUFFERS).map(|_| TxBuf(DmaBuf::new())).collect(),
             rx_free: (0..RING_BUFFERS).map(|_| DmaBuf::new()).collect(),
+            rx_held: Vec::with_capacity(RX_MAX_FRAME_COUNT as usize),
             rx: Reassembler::new(cfg.rx),
             stage: vec![0u8; hdr + MAX_HOST_FRAME].into_boxed_slice(),
             pending: None,
@@ -495,6 +502,7 @@ impl NetPort {
         if self.pending.take().is_some() {
             self.stats.tx_dropped += 1;
         }
+        self.rx_free.extend(self.rx_held.drain(..).map(|(b, _)| b));
         self.rx.reset();
         first.map_or(Ok(()), Err)
     }
@@ -686,8 +694,10 @@ impl NetPort {
 }
 
 impl NetPort {
-    /// Reassemble one completion, deliver a completed packet, re-post the
-    /// buffer. Returns whether a packet reached the host.
+    /// Check one completion (spec 06 §9); keep its buffer while its
+    /// packet is in progress; deliver a completed packet straight from the
+    /// kept buffers (vnet header first if enabled) and re-post them.
+    /// Returns whether a packet reached the host.
     fn rx_one<H: HostInterface + ?Sized, T: FrameIo + ?Sized>(
         &mut self,
         hi: &mut H,
@@ -700,22 +710,67 @@ impl NetPort {
             overrun: c.overrun(),
         };
         let field = (c.desc.word & 0xfff) as u16;
-        let mut delivered = false;
-        if let RxOutcome::Packet(p) = self.rx.push(c.buf.as_slice(), field, flags) {
-            let sent = if self.cfg.vnet_hdr {
-                deliver_vnet(p, self.cfg.rx_csum_trusted, io)
-            } else {
-                io.send_frame(p)
+        let (payload, restarted, complete) =
+            match self.rx.push_gather(c.buf.as_slice(), field, flags) {
+                Gathered::Pending { payload, restarted } => (payload, restarted, false),
+                Gathered::Packet {
+                    payload, restarted, ..
+                } => (payload, restarted, true),
+                Gathered::Dropped(_) => {
+                    self.release_held(hi, ring);
+                    self.repost(hi, ring, c.buf);
+                    return false;
+                }
             };
-            match sent {
-                Ok(true) => delivered = true,
-                Ok(false) | Err(_) => self.stats.rx_host_dropped += 1,
-            }
+        if restarted {
+            self.release_held(hi, ring);
         }
-        if let Err(rej) = hi.post_rx(ring, c.buf) {
+        self.rx_held.push((c.buf, payload));
+        if !complete {
+            return false;
+        }
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        if self.cfg.rx_csum_trusted {
+            hdr[0] = vnet::F_DATA_VALID;
+        }
+        let empty = io::IoSlice::new(&[]);
+        let mut parts = [empty; RX_MAX_FRAME_COUNT as usize + 1];
+        let mut n = 0;
+        if self.cfg.vnet_hdr {
+            parts[0] = io::IoSlice::new(&hdr);
+            n = 1;
+        }
+        for (b, len) in &self.rx_held {
+            let Some(slot) = parts.get_mut(n) else { break };
+            *slot = io::IoSlice::new(
+                b.as_slice()
+                    .get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + len)
+                    .unwrap_or(&[]),
+            );
+            n += 1;
+        }
+        let delivered = match io.send_frame_vectored(parts.get(..n).unwrap_or(&[])) {
+            Ok(true) => true,
+            Ok(false) | Err(_) => {
+                self.stats.rx_host_dropped += 1;
+                false
+            }
+        };
+        self.release_held(hi, ring);
+        delivered
+    }
+
+    /// Re-post the kept buffers of an abandoned or delivered packet.
+    fn release_held<H: HostInterface + ?Sized>(&mut self, hi: &mut H, ring: u8) {
+        while let Some((b, _)) = self.rx_held.pop() {
+            self.repost(hi, ring, b);
+        }
+    }
+
+    fn repost<H: HostInterface + ?Sized>(&mut self, hi: &mut H, ring: u8, b: DmaBuf) {
+        if let Err(rej) = hi.post_rx(ring, b) {
             self.rx_free.push(rej.item);
         }
-        delivered
     }
 }
 
@@ -723,16 +778,6 @@ enum Sent {
     Queued,
     Dropped,
     Busy(usize),
-}
-
-/// Deliver behind a vnet header: no segmentation request, and
-/// `DATA_VALID` when `trusted` (see [`PortConfig::rx_csum_trusted`]).
-fn deliver_vnet<T: FrameIo + ?Sized>(p: &[u8], trusted: bool, io: &mut T) -> io::Result<bool> {
-    let mut hdr = [0u8; VNET_HDR_LEN];
-    if trusted {
-        hdr[0] = vnet::F_DATA_VALID;
-    }
-    io.send_frame_with_header(&hdr, p)
 }
 
 fn add_tx(acc: &mut TxStats, s: &TxStats) {

@@ -258,22 +258,21 @@ impl Tap {
 }
 
 impl Tap {
-    /// [`Tap::send_to_host`] for a TAP with vnet headers: the header and
-    /// the frame go out in one `writev`, without joining them first.
-    pub fn send_to_host_with_header(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<bool> {
-        if hdr.len() != self.hdr_len {
+    /// [`Tap::send_to_host`] for a frame in parts (its vnet header first
+    /// if enabled): one `writev`, nothing joined first.
+    pub fn send_to_host_vectored(&mut self, parts: &[io::IoSlice<'_>]) -> io::Result<bool> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len < self.hdr_len {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "vnet header length does not match the TAP",
+                "shorter than the vnet header",
             ));
         }
-        if frame.len() > TAP_MAX_FRAME {
+        if len - self.hdr_len > TAP_MAX_FRAME {
             self.oversize_drops += 1;
             return Ok(false);
         }
-        self.file
-            .write_vectored(&[io::IoSlice::new(hdr), io::IoSlice::new(frame)])
-            .map(|_| true)
+        self.file.write_vectored(parts).map(|_| true)
     }
 }
 

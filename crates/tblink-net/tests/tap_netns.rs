@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(target_os = "linux")]
 
+use std::io::IoSlice;
 use std::process::Command;
 
 use tblink_net::Offload;
@@ -208,16 +209,15 @@ fn vnet_tap_offloads() {
             }
         );
         let hdr = [0u8; VNET_HDR_LEN];
-        assert!(
-            tap.send_to_host_with_header(&hdr, &vec![0u8; TAP_MAX_FRAME])
-                .unwrap()
-        );
-        assert!(
-            !tap.send_to_host_with_header(&hdr, &vec![0u8; 65536])
-                .unwrap()
-        );
+        let write = |tap: &mut Tap, parts: &[&[u8]]| {
+            let v: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+            tap.send_to_host_vectored(&v)
+        };
+        let half = vec![0u8; TAP_MAX_FRAME / 2];
+        assert!(write(&mut tap, &[&hdr, &half, &half, &[0]]).unwrap());
+        assert!(!write(&mut tap, &[&hdr, &half, &half, &[0, 0]]).unwrap());
         assert_eq!(tap.oversize_drops(), 1);
-        assert!(tap.send_to_host_with_header(&hdr[..2], &[0u8; 60]).is_err());
+        assert!(write(&mut tap, &[&hdr[..2]]).is_err());
     })
     .join()
     .unwrap();
