@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The network path between two namespaces, three ways, in one run:
 #   tblink  two `tblink host --net` processes over a shared-memory cable;
+#   tblinkraw  the same with --no-offload (no vnet headers, MTU-sized frames);
 #   relay   a raw TAP<->TAP relay (crates/tblink-net/examples/tap_relay.rs:
 #           two threads, one read + one write per frame, nothing else);
 #   veth    a veth pair (the kernel alone).
@@ -97,6 +98,11 @@ setup_relay() {
     address brla brlb
 }
 
+# tblink without vnet headers and offloads (--no-offload), for comparison.
+setup_tblinkraw() {
+    TBLINK_ARGS="$TBLINK_ARGS --no-offload" setup_tblink "$1"
+}
+
 setup_tblink() {
     local cable=$DIR/cable.sock
     # shellcheck disable=SC2086
@@ -159,7 +165,7 @@ for mtu in $MTUS; do
         fi
         r=$(rtt)
         up=-
-        [ "$path" = tblink ] && up=$(linkup_ms)
+        case $path in tblink*) up=$(linkup_ms) ;; esac
         echo "round $round: $mtu $path $ab $ba $r $up" >&2
         echo "$mtu $path $ab $ba $r $up" >>"$RESULTS"
         stop_all
