@@ -258,6 +258,15 @@ impl Tap {
 }
 
 impl Tap {
+    /// [`Tap::recv_from_host`] into several buffers in order (the vnet
+    /// header, if enabled, lands at the start of the first): one `readv`.
+    pub fn recv_from_host_vectored(
+        &mut self,
+        parts: &mut [io::IoSliceMut<'_>],
+    ) -> io::Result<usize> {
+        self.file.read_vectored(parts)
+    }
+
     /// [`Tap::send_to_host`] for a frame in parts (its vnet header first
     /// if enabled): one `writev`, nothing joined first.
     pub fn send_to_host_vectored(&mut self, parts: &[io::IoSlice<'_>]) -> io::Result<bool> {
