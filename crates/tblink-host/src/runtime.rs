@@ -161,6 +161,9 @@ pub trait Extension: fmt::Debug {
     fn describe(&self, _snap: &mut Snapshot) {}
 }
 
+/// Least time between two wake-ups of [`Runtime::wait`] by extension
+/// descriptors (see there).
+const FD_THROTTLE: Duration = Duration::from_micros(100);
 /// READ requests sent to whatever a hot-plug EVENT reports before it is
 /// taken for another host (no answer) rather than a router (spec 04 §6).
 const PROBE_ATTEMPTS: u8 = 4;
@@ -263,6 +266,8 @@ pub struct Runtime {
     routers: Vec<Route>,
     /// Adapters behind a hot-plug EVENT being told apart (router or host).
     probes: Vec<Probe>,
+    /// Last time an extension descriptor ended a wait.
+    fd_wake: std::time::Instant,
 }
 
 fn kind_name(k: PeerKind) -> &'static str {
@@ -327,6 +332,7 @@ impl Runtime {
             timeline: VecDeque::new(),
             routers: Vec::new(),
             probes: Vec::new(),
+            fd_wake: std::time::Instant::now(),
         })
     }
 
@@ -567,7 +573,21 @@ impl Runtime {
         // One poll covers the controller's cables and the extensions'
         // descriptors: no periodic wake-ups while idle.
         let fds: Vec<BorrowedFd<'_>> = self.extensions.iter().flat_map(|e| e.wait_fds()).collect();
-        self.nhi.wait_with(d, &fds);
+        if !fds.is_empty() {
+            // Moderation, like the controller's interrupt throttling (spec
+            // 05 §10): after a wake-up by a descriptor, the next one comes
+            // FD_THROTTLE later at the earliest, so a stream of small
+            // frames is read in batches instead of one wake-up each.
+            // Cable and ring events still wake at once.
+            let since = self.fd_wake.elapsed();
+            if since < FD_THROTTLE {
+                self.nhi.wait(d.min(FD_THROTTLE - since));
+                return;
+            }
+        }
+        if self.nhi.wait_with(d, &fds) {
+            self.fd_wake = std::time::Instant::now();
+        }
     }
 
     /// Record an event in the timeline `tblink ls --json` shows.
