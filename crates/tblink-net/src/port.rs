@@ -23,9 +23,13 @@
 //! (RX ring → host device, NAPI style, spec 05 §11). Buffers are allocated
 //! once per port (255 TX + 255 RX `DmaBuf`s, one 64 KiB staging buffer,
 //! the reassembler's 64 KiB) and circulate; nothing is allocated per frame.
-//! A received packet is checked frame by frame and handed to the host
-//! straight from its RX buffers ([`FrameIo::send_frame_vectored`], one
-//! `writev` on a TAP), which go back on the ring afterwards.
+//! A frame to send is read straight into the payload areas of free TX
+//! buffers ([`FrameIo::recv_frame_vectored`], one `readv` on a TAP) and
+//! completed in place; a received packet is checked frame by frame and
+//! handed to the host straight from its RX buffers
+//! ([`FrameIo::send_frame_vectored`], one `writev`), which go back on the
+//! ring afterwards. The staging buffer serves devices without vectored
+//! reads and a frame waiting for TX buffers.
 //!
 //! The rings are allocated at bring-up and freed at tear-down (Linux keeps
 //! them from interface up to interface down); the peer cannot tell.
