@@ -12,7 +12,9 @@
 //! unplugs drop everything below), due timeouts run, extensions get their turn, and queued
 //! frames go onto TX ring 0 while RX ring 0 keeps its buffers posted.
 //! [`Runtime::wait`] then sleeps in the controller until a completion, a
-//! link event, the next protocol timeout or a bound given by the caller.
+//! link event, the next protocol timeout, a readable descriptor of an
+//! extension ([`Extension::wait_fds`], e.g. a TAP) or a bound given by the
+//! caller, all in one `poll`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -160,14 +162,9 @@ pub trait Extension: fmt::Debug {
     fn describe(&self, _snap: &mut Snapshot) {}
 }
 
-/// While an extension has descriptors to watch, [`Runtime::wait`] sleeps
-/// in the controller at most this long before looking at them, after
-/// recent activity ...
-const FD_SLICE: Duration = Duration::from_micros(200);
-/// ... and this long when the loop has been idle for [`IDLE_AFTER`].
-const FD_SLICE_IDLE: Duration = Duration::from_millis(1);
-/// Idle time after which the longer slice applies.
-const IDLE_AFTER: Duration = Duration::from_millis(250);
+/// Least time between two wake-ups of [`Runtime::wait`] by extension
+/// descriptors (see there).
+const FD_THROTTLE: Duration = Duration::from_micros(100);
 /// READ requests sent to whatever a hot-plug EVENT reports before it is
 /// taken for another host (no answer) rather than a router (spec 04 §6).
 const PROBE_ATTEMPTS: u8 = 4;
@@ -284,11 +281,12 @@ pub struct Runtime {
     /// Local services published on behalf of a driver: (key, driver index).
     published: Vec<(String, usize)>,
     timeline: VecDeque<TimelineEntry>,
-    last_busy: std::time::Instant,
     /// Device routers of our domain (routes), first hop and deeper.
     routers: Vec<Route>,
     /// Adapters behind a hot-plug EVENT being told apart (router or host).
     probes: Vec<Probe>,
+    /// Last time an extension descriptor ended a wait.
+    fd_wake: std::time::Instant,
 }
 
 fn kind_name(k: PeerKind) -> &'static str {
@@ -352,9 +350,9 @@ impl Runtime {
             capture: Arc::new(CaptureHub::default()),
             published: Vec::new(),
             timeline: VecDeque::new(),
-            last_busy: std::time::Instant::now(),
             routers: Vec::new(),
             probes: Vec::new(),
+            fd_wake: std::time::Instant::now(),
         })
     }
 
@@ -573,9 +571,6 @@ impl Runtime {
             }
         }
         self.nhi.process();
-        if busy {
-            self.last_busy = std::time::Instant::now();
-        }
         busy
     }
 
@@ -602,42 +597,23 @@ impl Runtime {
         if d.is_zero() {
             return;
         }
+        // One poll covers the controller's cables and the extensions'
+        // descriptors: no periodic wake-ups while idle.
         let fds: Vec<BorrowedFd<'_>> = self.extensions.iter().flat_map(|e| e.wait_fds()).collect();
-        if fds.is_empty() {
-            self.nhi.wait(d);
-            return;
+        if !fds.is_empty() {
+            // Moderation, like the controller's interrupt throttling (spec
+            // 05 §10): after a wake-up by a descriptor, the next one comes
+            // FD_THROTTLE later at the earliest, so a stream of small
+            // frames is read in batches instead of one wake-up each.
+            // Cable and ring events still wake at once.
+            let since = self.fd_wake.elapsed();
+            if since < FD_THROTTLE {
+                self.nhi.wait(d.min(FD_THROTTLE - since));
+                return;
+            }
         }
-        // The controller cannot wake on the extensions' descriptors: sleep
-        // in it in short slices and look at them in between.
-        let deadline = std::time::Instant::now() + d;
-        loop {
-            let mut pfds: Vec<rustix::event::PollFd<'_>> = fds
-                .iter()
-                .map(|fd| {
-                    rustix::event::PollFd::from_borrowed_fd(*fd, rustix::event::PollFlags::IN)
-                })
-                .collect();
-            let zero = rustix::event::Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            if rustix::event::poll(&mut pfds, Some(&zero)).is_ok_and(|n| n > 0) {
-                return;
-            }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            let slice = left.min(if self.last_busy.elapsed() < IDLE_AFTER {
-                FD_SLICE
-            } else {
-                FD_SLICE_IDLE
-            });
-            let t = std::time::Instant::now();
-            self.nhi.wait(slice);
-            if t.elapsed() < slice {
-                return;
-            }
+        if self.nhi.wait_with(d, &fds) {
+            self.fd_wake = std::time::Instant::now();
         }
     }
 

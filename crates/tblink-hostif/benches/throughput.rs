@@ -4,13 +4,17 @@
 //!
 //! `cargo bench -p tblink-hostif --bench throughput` (the bench binary
 //! re-executes itself as the receiving process). Optional arguments:
-//! `frames=N` (default 2 000 000), `pings=N` (default 20 000).
+//! `frames=N` (default 2 000 000), `pings=N` (default 20 000), `cap=G`
+//! (wrap the sending end in a [`LinkModel`] capped at G Gbit/s, as `tblink
+//! host --link tb3|tb4|tb5` does with 20, 40 or 80; default: no cap).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tblink_hostif::Cable;
+use tblink_hostif::cable::fault::LinkModel;
 use tblink_hostif::cable::shm::ShmCable;
 use tblink_hostif::{
     DmaBuf, DmaPaths, EmulatedNhi, HopDir, HostInterface, LinkEvent, NhiConfig, RingConfig, TxFrame,
@@ -21,7 +25,7 @@ const DATA: usize = 4096;
 const PING: usize = 64;
 const QUIT: usize = 1;
 
-fn controller(cable: ShmCable, adapter: u8) -> (EmulatedNhi, u8, u8) {
+fn controller(cable: impl Cable + 'static, adapter: u8) -> (EmulatedNhi, u8, u8) {
     let cfg = NhiConfig {
         throttle: Duration::ZERO,
         ..NhiConfig::default()
@@ -148,7 +152,13 @@ fn main() {
         .spawn()
         .unwrap();
     let mut out = BufReader::new(kid.stdout.take().unwrap());
-    let (mut n, tx, rx) = controller(listener, 1);
+    let cap = arg("cap", 0);
+    let (mut n, tx, rx) = if cap > 0 {
+        let capped = LinkModel::new(listener, Some(cap as f64), Duration::ZERO);
+        controller(capped, 1)
+    } else {
+        controller(listener, 1)
+    };
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
@@ -216,7 +226,12 @@ fn main() {
     let mem = memcpy_gbps(rx_bytes.min(8 << 30));
     rtts.sort();
     let pct = |p: f64| rtts[((rtts.len() as f64 * p) as usize).min(rtts.len() - 1)] / 2;
-    println!("shm cable, two processes, 4 KiB frames, TX ring 256 → RX ring 256 (E2E):");
+    let capped = if cap > 0 {
+        format!(", sender capped at {cap} Gbit/s by the link model")
+    } else {
+        String::new()
+    };
+    println!("shm cable, two processes, 4 KiB frames, TX ring 256 → RX ring 256 (E2E){capped}:");
     println!(
         "  throughput   {gbps:6.1} Gbit/s  {:9.0} frames/s  ({rx_frames} frames in {rx_secs:.2} s; sender {tx_secs:.2} s)",
         rx_frames as f64 / rx_secs

@@ -6,6 +6,7 @@
 //! can into the cables and every received packet into RX descriptors, then
 //! publishes the batch. Nothing is allocated per frame.
 
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use tblink_wire::crc::crc32c;
@@ -26,6 +27,9 @@ pub const MAX_HOP_COUNT: u8 = 21;
 /// Largest path HopID (11-bit field).
 const MAX_HOPID: u16 = 2047;
 const UNLIMITED: u32 = u32::MAX;
+/// While [`EmulatedNhi::wait_with`] spins, how often it looks at the
+/// caller's descriptors (one non-blocking `poll`).
+pub const EXTRA_CHECK: Duration = Duration::from_micros(2);
 
 /// Controller parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -665,6 +669,57 @@ impl EmulatedNhi {
         !self.events.is_empty() || (self.irq.any_pending() && self.irq.any_due(self.clock.now()))
     }
 
+    /// [`HostInterface::wait`] that also returns when one of `extra`
+    /// becomes readable (descriptors of the caller, e.g. TAP devices): the
+    /// controller's cables and `extra` are watched by one `poll`, so an idle
+    /// caller sleeps without periodic wake-ups. While spinning (see
+    /// [`NhiConfig::spin`]) `extra` is looked at every [`EXTRA_CHECK`].
+    /// Returns whether one of `extra` is readable.
+    pub fn wait_with(&mut self, timeout: Duration, extra: &[BorrowedFd<'_>]) -> bool {
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let spin_until = start + self.cfg.spin;
+        let mut next_extra = start;
+        loop {
+            self.process();
+            if self.ready() {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            if now < spin_until {
+                if !extra.is_empty() && now >= next_extra {
+                    if cable::any_readable(extra) {
+                        return true;
+                    }
+                    next_extra = now + EXTRA_CHECK;
+                }
+                std::hint::spin_loop();
+                continue;
+            }
+            let mut until = deadline;
+            if let Some(due) = self.irq.next_due() {
+                let left = due.saturating_sub(self.clock.now());
+                until = until.min(now + left.max(Duration::from_micros(1)));
+            }
+            let want_send = self.tx_blocked;
+            let mut cables: Vec<&mut dyn Cable> = self
+                .adapters
+                .iter_mut()
+                .map(|a| &mut a.cable as &mut dyn Cable)
+                .collect();
+            if cable::wait_any_with(&mut cables, want_send, until, extra) {
+                return true;
+            }
+            if Instant::now() >= until && until < deadline {
+                // Throttle window over: loop once more to deliver.
+                continue;
+            }
+        }
+    }
+
     fn queue_credit(&mut self, adapter: u8, hop: u16, c: Credit) {
         if let Some(a) = self.adapters.iter_mut().find(|a| a.number == adapter) {
             a.credit_msgs.push((hop, c));
@@ -891,39 +946,7 @@ impl HostInterface for EmulatedNhi {
     }
 
     fn wait(&mut self, timeout: Duration) {
-        let start = Instant::now();
-        let deadline = start + timeout;
-        let spin_until = start + self.cfg.spin;
-        loop {
-            self.process();
-            if self.ready() {
-                return;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return;
-            }
-            if now < spin_until {
-                std::hint::spin_loop();
-                continue;
-            }
-            let mut until = deadline;
-            if let Some(due) = self.irq.next_due() {
-                let left = due.saturating_sub(self.clock.now());
-                until = until.min(now + left.max(Duration::from_micros(1)));
-            }
-            let want_send = self.tx_blocked;
-            let mut cables: Vec<&mut dyn Cable> = self
-                .adapters
-                .iter_mut()
-                .map(|a| &mut a.cable as &mut dyn Cable)
-                .collect();
-            cable::wait_any(&mut cables, want_send, until);
-            if Instant::now() >= until && until < deadline {
-                // Throttle window over: loop once more to deliver.
-                continue;
-            }
-        }
+        self.wait_with(timeout, &[]);
     }
 
     fn alloc_hopid(&mut self, adapter: u8, dir: HopDir, hop: Option<u16>) -> Result<u16, Error> {

@@ -316,3 +316,45 @@ fn link_model_caps_bandwidth_and_adds_latency() {
         "bandwidth cap: {total:?}"
     );
 }
+
+/// The cap of `tblink host --link tb3|tb4|tb5` binds end to end: frames
+/// posted on a TX ring as fast as the ring takes them reach the peer's RX
+/// ring no faster than the link model's rate. At every moment the receiver
+/// holds at most rate × elapsed bytes (plus the packet on the wire): a
+/// bound that only a broken cap can violate, however slow the machine.
+#[test]
+fn link_model_caps_ring_to_ring_throughput() {
+    const GBIT: f64 = 0.5;
+    const FRAMES: u32 = 200;
+    let (a, b) = inproc::pair_with(512).unwrap();
+    let capped = LinkModel::new(a, Some(GBIT), Duration::ZERO);
+    let (mut x, mut y) = pair_with(capped, b);
+    let (tx, rx) = data_path(&mut x, &mut y, false, RingConfig::rx(256, 1 << 1, 1 << 2));
+    for _ in 0..255 {
+        y.post_rx(rx, DmaBuf::new()).unwrap();
+    }
+    let wire_bits = ((4096 + tblink_hostif::cable::PACKET_HEADER) * 8) as f64;
+    let frames: Vec<TxFrame> = (0..FRAMES).map(|i| frame(4096, i, 1, 2)).collect();
+    let t0 = Instant::now();
+    for f in frames {
+        x.post_tx(tx, f).unwrap();
+    }
+    let mut got = 0u32;
+    while got < FRAMES {
+        assert!(t0.elapsed() < Duration::from_secs(10), "only {got} frames");
+        x.process();
+        while let Some(c) = y.poll_rx(rx) {
+            assert_eq!(seq_of(c.data()), got);
+            got += 1;
+            y.post_rx(rx, c.buf).unwrap();
+        }
+        let allowed = GBIT * 1e9 * t0.elapsed().as_secs_f64() + wire_bits;
+        assert!(
+            f64::from(got) * wire_bits <= allowed,
+            "{got} frames after {:?}: above {GBIT} Gbit/s",
+            t0.elapsed()
+        );
+    }
+    // 200 frames at 0.5 Gbit/s take 13 ms on the wire.
+    assert!(t0.elapsed().as_secs_f64() >= f64::from(FRAMES - 1) * wire_bits / (GBIT * 1e9));
+}

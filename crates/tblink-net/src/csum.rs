@@ -227,10 +227,20 @@ fn parse(packet: &[u8]) -> Result<Parsed, CsumError> {
 /// [`Offload::None`]. Errors are what Linux drops with `tx_errors`
 /// (spec 06 §10).
 pub fn plan(packet: &[u8], offload: Offload) -> Result<Option<CsumPlan>, CsumError> {
+    plan_gathered(&[packet], offload)
+}
+
+/// [`plan`] for a packet held in pieces, in order (e.g. the payloads of
+/// the DMA frames it was read into). Every header and the checksum field
+/// must lie in the first piece; a packet whose headers do not fit there
+/// is reported [`CsumError::Truncated`].
+pub fn plan_gathered(frags: &[&[u8]], offload: Offload) -> Result<Option<CsumPlan>, CsumError> {
     if offload == Offload::None {
         return Ok(None);
     }
-    let p = parse(packet)?;
+    let head = frags.first().copied().unwrap_or(&[]);
+    let total: usize = frags.iter().map(|f| f.len()).sum();
+    let p = parse(head)?;
     let field = match p.proto {
         IPPROTO_TCP => TCP_CSUM,
         IPPROTO_UDP => UDP_CSUM,
@@ -245,11 +255,11 @@ pub fn plan(packet: &[u8], offload: Offload) -> Result<Option<CsumPlan>, CsumErr
         return Err(CsumError::BadOffsets);
     }
     let min_l4 = if p.proto == IPPROTO_TCP { 20 } else { 8 };
-    let seg = range(packet, p.l4, packet.len().saturating_sub(p.l4))?;
-    if seg.len() < min_l4 {
+    let l4_len = total.saturating_sub(p.l4);
+    if l4_len < min_l4 {
         return Err(CsumError::Truncated);
     }
-    let l4_len = seg.len();
+    let seg_head = head.get(p.l4..).ok_or(CsumError::Truncated)?;
     // Pseudo-header (RFC 793/768 for IPv4, RFC 8200 §8.1 for IPv6): the
     // addresses, the protocol and the actual L4 length. As 16-bit words
     // the IPv4 and IPv6 layouts sum alike.
@@ -257,8 +267,17 @@ pub fn plan(packet: &[u8], offload: Offload) -> Result<Option<CsumPlan>, CsumErr
     let pseudo = add(add(p.addr_sum, u16::from(p.proto)), len_sum);
     // Sum the segment with the checksum field counted as zero: adding the
     // complement of the field cancels it (one's-complement subtraction).
-    let old = be16(seg, field)?;
-    let sum = add(add(ones_sum(seg), !old), pseudo);
+    // A piece that starts at an odd offset of the segment contributes its
+    // sum byte-swapped (RFC 1071 §2(B)).
+    let old = be16(seg_head, field)?;
+    let mut seg_sum = ones_sum(seg_head);
+    let mut at = seg_head.len();
+    for f in frags.iter().skip(1) {
+        let s = ones_sum(f);
+        seg_sum = add(seg_sum, if at % 2 == 1 { s.swap_bytes() } else { s });
+        at += f.len();
+    }
+    let sum = add(add(seg_sum, !old), pseudo);
     let mut csum = !sum;
     if p.proto == IPPROTO_UDP && csum == 0 {
         // RFC 768: a computed 0 is sent as all ones (spec 06 §10).
@@ -266,7 +285,7 @@ pub fn plan(packet: &[u8], offload: Offload) -> Result<Option<CsumPlan>, CsumErr
     }
     let ip = match p.ip_header {
         Some((off, len)) => {
-            let hdr = range(packet, off, len)?;
+            let hdr = range(head, off, len)?;
             let old = be16(hdr, IPV4_CSUM)?;
             Some((off + IPV4_CSUM, !add(ones_sum(hdr), !old)))
         }

@@ -68,6 +68,18 @@ pub struct TapDevices {
 }
 
 #[cfg(target_os = "linux")]
+impl TapDevices {
+    /// TAPs opened with vnet headers when `offload` is set, so the kernel
+    /// may leave checksums and TCP segmentation to the data path (spec 06
+    /// §10, §12); see [`crate::sys::Tap::set_offload`].
+    pub fn with_offload(offload: bool) -> Self {
+        TapDevices {
+            options: crate::sys::TapOptions { vnet_hdr: offload },
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
 impl NetDevice for crate::sys::Tap {
     fn name(&self) -> &str {
         crate::sys::Tap::name(self)

@@ -47,6 +47,6 @@ pub mod vnet;
 pub use csum::Offload;
 pub use device::{Devices, NetDevice};
 pub use port::{FrameIo, NetPort, PortConfig, PortError, PortStats, RxPump, TxPump};
-pub use rx::{Reassembler, RxConfig, RxFlags, RxOutcome};
+pub use rx::{Gathered, Reassembler, RxConfig, RxFlags, RxOutcome};
 pub use stats::{RxStats, TxStats};
 pub use tx::{Transmitter, TxConfig, TxError, TxPacket};

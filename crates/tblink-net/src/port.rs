@@ -23,6 +23,13 @@
 //! (RX ring → host device, NAPI style, spec 05 §11). Buffers are allocated
 //! once per port (255 TX + 255 RX `DmaBuf`s, one 64 KiB staging buffer,
 //! the reassembler's 64 KiB) and circulate; nothing is allocated per frame.
+//! A frame to send is read straight into the payload areas of free TX
+//! buffers ([`FrameIo::recv_frame_vectored`], one `readv` on a TAP) and
+//! completed in place; a received packet is checked frame by frame and
+//! handed to the host straight from its RX buffers
+//! ([`FrameIo::send_frame_vectored`], one `writev`), which go back on the
+//! ring afterwards. The staging buffer serves devices without vectored
+//! reads and a frame waiting for TX buffers.
 //!
 //! The rings are allocated at bring-up and freed at tear-down (Linux keeps
 //! them from interface up to interface down); the peer cannot tell.
@@ -31,11 +38,12 @@ use std::io;
 
 use tblink_hostif::{Dir, DmaBuf, DmaPaths, HopDir, HostInterface, RingConfig, RingId, TxFrame};
 use tblink_wire::Route;
+use tblink_wire::tbip::{FRAME_HEADER_LEN, RX_MAX_FRAME_COUNT};
 use thiserror::Error;
 
 use crate::csum::Offload;
 use crate::driver::PathRequest;
-use crate::rx::{Reassembler, RxConfig, RxFlags, RxOutcome};
+use crate::rx::{Gathered, Reassembler, RxConfig, RxFlags};
 use crate::stats::{RxStats, TxStats};
 use crate::tx::{MAX_FRAMES, Transmitter, TxError};
 use crate::vnet::{self, VNET_HDR_LEN};
@@ -58,11 +66,35 @@ pub trait FrameIo {
     /// Read one frame into `buf` without blocking; `WouldBlock` when none.
     /// With a vnet header the frame is preceded by it.
     fn recv_frame(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Read one frame straight into `parts` (the first part is for the
+    /// vnet header, empty without them), like [`FrameIo::recv_frame`];
+    /// `None` if the device cannot (then `recv_frame` is used). The TAP
+    /// reads with one `readv`.
+    fn recv_frame_vectored(
+        &mut self,
+        _parts: &mut [io::IoSliceMut<'_>],
+    ) -> Option<io::Result<usize>> {
+        None
+    }
     /// Deliver one received frame (preceded by a vnet header if the
     /// device has them); `Ok(false)` if it was dropped.
     fn send_frame(&mut self, frame: &[u8]) -> io::Result<bool>;
+    /// Deliver one received frame given in parts (the vnet header, if the
+    /// device has them, then the frame's pieces). The default joins the
+    /// parts in a new buffer; the TAP writes them with one `writev`,
+    /// without a copy.
+    fn send_frame_vectored(&mut self, parts: &[io::IoSlice<'_>]) -> io::Result<bool> {
+        let v: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        self.send_frame(&v)
+    }
     /// Carrier on or off.
     fn set_carrier(&mut self, on: bool) -> io::Result<()>;
+    /// Which offloads the host may leave to us (see
+    /// [`crate::sys::Tap::set_offload`]); only called for devices with vnet
+    /// headers. The default does nothing.
+    fn set_offload(&mut self, _csum: bool, _tso: bool) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -73,8 +105,20 @@ impl FrameIo for crate::sys::Tap {
     fn send_frame(&mut self, frame: &[u8]) -> io::Result<bool> {
         self.send_to_host(frame)
     }
+    fn send_frame_vectored(&mut self, parts: &[io::IoSlice<'_>]) -> io::Result<bool> {
+        self.send_to_host_vectored(parts)
+    }
+    fn recv_frame_vectored(
+        &mut self,
+        parts: &mut [io::IoSliceMut<'_>],
+    ) -> Option<io::Result<usize>> {
+        Some(self.recv_from_host_vectored(parts))
+    }
     fn set_carrier(&mut self, on: bool) -> io::Result<()> {
         crate::sys::Tap::set_carrier(self, on)
+    }
+    fn set_offload(&mut self, csum: bool, tso: bool) -> io::Result<()> {
+        crate::sys::Tap::set_offload(self, csum, tso)
     }
 }
 
@@ -206,8 +250,14 @@ struct Active {
 pub struct PortConfig {
     /// The host device prefixes frames with a 10-byte `virtio_net_hdr`
     /// (`IFF_VNET_HDR`): on transmit it is mapped to an [`Offload`], on
-    /// receive an all-zero header is prepended.
+    /// receive a header without offload requests is prepended.
     pub vnet_hdr: bool,
+    /// With `vnet_hdr`: mark received packets `DATA_VALID` so the host's
+    /// stack does not verify their checksums again. Every DMA frame is
+    /// CRC-checked on the link and a ThunderboltIP sender completes every
+    /// checksum (spec 06 §10), but Linux itself leaves verification to the
+    /// stack, so this is off by default.
+    pub rx_csum_trusted: bool,
     /// Receiver behaviour.
     pub rx: RxConfig,
 }
@@ -220,6 +270,9 @@ pub struct NetPort {
     active: Option<Active>,
     tx_free: Vec<TxBuf>,
     rx_free: Vec<DmaBuf>,
+    /// RX buffers of the packet in progress, with their payload lengths:
+    /// delivered straight from them with one gathered write.
+    rx_held: Vec<(DmaBuf, usize)>,
     rx: Reassembler,
     /// Frame read from the host, preceded by room for a vnet header on
     /// receive (`stage[..VNET_HDR_LEN]`).
@@ -227,8 +280,6 @@ pub struct NetPort {
     /// Length (vnet header included) of a frame in `stage` waiting for
     /// TX buffers.
     pending: Option<usize>,
-    /// Receive scratch: vnet header + packet, only with `vnet_hdr`.
-    rx_stage: Box<[u8]>,
     carrier: bool,
     stats: PortStats,
     /// TX counters of earlier connections.
@@ -246,18 +297,10 @@ impl NetPort {
             active: None,
             tx_free: (0..RING_BUFFERS).map(|_| TxBuf(DmaBuf::new())).collect(),
             rx_free: (0..RING_BUFFERS).map(|_| DmaBuf::new()).collect(),
+            rx_held: Vec::with_capacity(RX_MAX_FRAME_COUNT as usize),
             rx: Reassembler::new(cfg.rx),
             stage: vec![0u8; hdr + MAX_HOST_FRAME].into_boxed_slice(),
             pending: None,
-            rx_stage: vec![
-                0u8;
-                if cfg.vnet_hdr {
-                    hdr + MAX_HOST_FRAME
-                } else {
-                    0
-                }
-            ]
-            .into_boxed_slice(),
             carrier: false,
             stats: PortStats::default(),
             tx_base: TxStats::default(),
@@ -319,8 +362,18 @@ impl NetPort {
         (self.tx_free.len(), self.rx_free.len())
     }
 
-    /// Carrier on or off on the host device (`NetEvent::Carrier`).
+    /// Carrier on or off on the host device (`NetEvent::Carrier`). With
+    /// vnet headers, carrier on first tells the device which offloads it
+    /// may use towards this peer: checksums always (completed in
+    /// software, spec 06 §10), TCP segmentation only when the peer takes
+    /// 64 KiB packets (`64K_FRAMES`, spec 06 §11–12).
     pub fn set_carrier<T: FrameIo + ?Sized>(&mut self, io: &mut T, on: bool) -> io::Result<()> {
+        if on
+            && self.cfg.vnet_hdr
+            && let Some(a) = &self.active
+        {
+            io.set_offload(true, a.req.tx.frames_64k)?;
+        }
         io.set_carrier(on)?;
         self.carrier = on;
         Ok(())
@@ -469,6 +522,7 @@ impl NetPort {
         if self.pending.take().is_some() {
             self.stats.tx_dropped += 1;
         }
+        self.rx_free.extend(self.rx_held.drain(..).map(|(b, _)| b));
         self.rx.reset();
         first.map_or(Ok(()), Err)
     }
@@ -504,6 +558,22 @@ impl NetPort {
         };
         self.reap_tx(hi, ring);
         while out.packets < budget {
+            if self.pending.is_none() && self.tx_free.len() >= MAX_FRAMES {
+                match self.send_direct(hi, ring, io) {
+                    Direct::Queued => {
+                        out.packets += 1;
+                        continue;
+                    }
+                    Direct::Dropped => continue,
+                    Direct::Empty => break,
+                    Direct::Interrupted => continue,
+                    Direct::Failed => {
+                        self.stats.host_read_errors += 1;
+                        break;
+                    }
+                    Direct::Unsupported => {}
+                }
+            }
             let len = match self.pending {
                 Some(l) => l,
                 None => match io.recv_frame(&mut self.stage) {
@@ -554,6 +624,85 @@ impl NetPort {
             a.tx_irq = tx_irq;
         }
         out
+    }
+
+    /// Read one frame from the host straight into the last
+    /// [`MAX_FRAMES`] free TX buffers (vnet header apart), complete it in
+    /// place and post its DMA frames: no staging copy. Needs at least
+    /// `MAX_FRAMES` free buffers and a device that reads vectored.
+    fn send_direct<H: HostInterface + ?Sized, T: FrameIo + ?Sized>(
+        &mut self,
+        hi: &mut H,
+        ring: u8,
+        io: &mut T,
+    ) -> Direct {
+        let Some(a) = self.active.as_mut() else {
+            return Direct::Unsupported;
+        };
+        let Some(start) = self.tx_free.len().checked_sub(MAX_FRAMES) else {
+            return Direct::Unsupported;
+        };
+        let hlen = if self.cfg.vnet_hdr { VNET_HDR_LEN } else { 0 };
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        let read = {
+            let mut bufs = self
+                .tx_free
+                .get_mut(start..)
+                .unwrap_or_default()
+                .iter_mut()
+                .map(|b| {
+                    io::IoSliceMut::new(
+                        b.0.as_mut_slice()
+                            .get_mut(FRAME_HEADER_LEN..)
+                            .unwrap_or_default(),
+                    )
+                });
+            let mut parts =
+                std::iter::once(io::IoSliceMut::new(hdr.get_mut(..hlen).unwrap_or_default()))
+                    .chain(&mut bufs);
+            let mut slices: [io::IoSliceMut<'_>; MAX_FRAMES + 1] = std::array::from_fn(|_| {
+                parts.next().unwrap_or_else(|| io::IoSliceMut::new(&mut []))
+            });
+            io.recv_frame_vectored(&mut slices)
+        };
+        let n = match read {
+            None => return Direct::Unsupported,
+            Some(Ok(0)) => return Direct::Empty,
+            Some(Ok(n)) => n,
+            Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => return Direct::Empty,
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => return Direct::Interrupted,
+            Some(Err(_)) => return Direct::Failed,
+        };
+        let offload = if self.cfg.vnet_hdr {
+            match vnet::parse(&hdr) {
+                Ok((o, _)) if n > hlen => o,
+                _ => {
+                    self.stats.tx_bad_vnet += 1;
+                    return Direct::Dropped;
+                }
+            }
+        } else {
+            Offload::None
+        };
+        let Some(bufs) = self.tx_free.get_mut(start..) else {
+            return Direct::Dropped;
+        };
+        let p = match a.tx.encode_in_place(n - hlen, offload, bufs) {
+            Ok(p) => p,
+            Err(_) => return Direct::Dropped,
+        };
+        for &dl in p.desc_lens() {
+            if start >= self.tx_free.len() {
+                break;
+            }
+            let b = self.tx_free.remove(start);
+            if let Err(rej) = hi.post_tx(ring, TxFrame::data(b.0, usize::from(dl))) {
+                self.tx_free.push(TxBuf(rej.item.buf));
+                self.stats.tx_dropped += 1;
+                break;
+            }
+        }
+        Direct::Queued
     }
 
     /// Encode the staged frame and post its DMA frames.
@@ -660,8 +809,10 @@ impl NetPort {
 }
 
 impl NetPort {
-    /// Reassemble one completion, deliver a completed packet, re-post the
-    /// buffer. Returns whether a packet reached the host.
+    /// Check one completion (spec 06 §9); keep its buffer while its
+    /// packet is in progress; deliver a completed packet straight from the
+    /// kept buffers (vnet header first if enabled) and re-post them.
+    /// Returns whether a packet reached the host.
     fn rx_one<H: HostInterface + ?Sized, T: FrameIo + ?Sized>(
         &mut self,
         hi: &mut H,
@@ -674,41 +825,85 @@ impl NetPort {
             overrun: c.overrun(),
         };
         let field = (c.desc.word & 0xfff) as u16;
-        let mut delivered = false;
-        if let RxOutcome::Packet(p) = self.rx.push(c.buf.as_slice(), field, flags) {
-            let sent = if self.cfg.vnet_hdr {
-                deliver_vnet(&mut self.rx_stage, p, io)
-            } else {
-                io.send_frame(p)
+        let (payload, restarted, complete) =
+            match self.rx.push_gather(c.buf.as_slice(), field, flags) {
+                Gathered::Pending { payload, restarted } => (payload, restarted, false),
+                Gathered::Packet {
+                    payload, restarted, ..
+                } => (payload, restarted, true),
+                Gathered::Dropped(_) => {
+                    self.release_held(hi, ring);
+                    self.repost(hi, ring, c.buf);
+                    return false;
+                }
             };
-            match sent {
-                Ok(true) => delivered = true,
-                Ok(false) | Err(_) => self.stats.rx_host_dropped += 1,
+        if restarted {
+            self.release_held(hi, ring);
+        }
+        self.rx_held.push((c.buf, payload));
+        if !complete {
+            return false;
+        }
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        if self.cfg.rx_csum_trusted {
+            hdr[0] = vnet::F_DATA_VALID;
+        }
+        let empty = io::IoSlice::new(&[]);
+        let mut parts = [empty; RX_MAX_FRAME_COUNT as usize + 1];
+        let mut n = 0;
+        if self.cfg.vnet_hdr {
+            parts[0] = io::IoSlice::new(&hdr);
+            n = 1;
+        }
+        for (b, len) in &self.rx_held {
+            let Some(slot) = parts.get_mut(n) else { break };
+            *slot = io::IoSlice::new(
+                b.as_slice()
+                    .get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + len)
+                    .unwrap_or(&[]),
+            );
+            n += 1;
+        }
+        let delivered = match io.send_frame_vectored(parts.get(..n).unwrap_or(&[])) {
+            Ok(true) => true,
+            Ok(false) | Err(_) => {
+                self.stats.rx_host_dropped += 1;
+                false
             }
-        }
-        if let Err(rej) = hi.post_rx(ring, c.buf) {
-            self.rx_free.push(rej.item);
-        }
+        };
+        self.release_held(hi, ring);
         delivered
     }
+
+    /// Re-post the kept buffers of an abandoned or delivered packet.
+    fn release_held<H: HostInterface + ?Sized>(&mut self, hi: &mut H, ring: u8) {
+        while let Some((b, _)) = self.rx_held.pop() {
+            self.repost(hi, ring, b);
+        }
+    }
+
+    fn repost<H: HostInterface + ?Sized>(&mut self, hi: &mut H, ring: u8, b: DmaBuf) {
+        if let Err(rej) = hi.post_rx(ring, b) {
+            self.rx_free.push(rej.item);
+        }
+    }
+}
+
+/// What [`NetPort::send_direct`] did.
+enum Direct {
+    Queued,
+    Dropped,
+    Empty,
+    Interrupted,
+    Failed,
+    /// The device cannot read vectored (or no room): use the staged path.
+    Unsupported,
 }
 
 enum Sent {
     Queued,
     Dropped,
     Busy(usize),
-}
-
-/// Prepend an all-zero vnet header (no offload: checksums are complete,
-/// spec 06 §10) and deliver.
-fn deliver_vnet<T: FrameIo + ?Sized>(stage: &mut [u8], p: &[u8], io: &mut T) -> io::Result<bool> {
-    let n = VNET_HDR_LEN + p.len();
-    let Some(dst) = stage.get_mut(..n) else {
-        return Ok(false);
-    };
-    dst[..VNET_HDR_LEN].fill(0);
-    dst[VNET_HDR_LEN..].copy_from_slice(p);
-    io.send_frame(dst)
 }
 
 fn add_tx(acc: &mut TxStats, s: &TxStats) {

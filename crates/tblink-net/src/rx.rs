@@ -55,6 +55,35 @@ pub enum RxOutcome<'a> {
     Dropped(RxDrop),
 }
 
+/// What one frame did in [`Reassembler::push_gather`], which checks like
+/// [`Reassembler::push`] but copies nothing: the caller keeps the buffers
+/// of the packet in progress (at most `RX_MAX_FRAME_COUNT` = 18, spec 06
+/// §9 check 6a) and hands their payloads, `buf[12..12 + payload]`, to the
+/// host in one gathered write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gathered {
+    /// Accepted, the packet is not complete yet.
+    Pending {
+        /// Payload bytes of this frame.
+        payload: usize,
+        /// The frames kept so far belonged to a packet this frame
+        /// abandoned (a `frame_index` 0 mid-packet): release them first.
+        restarted: bool,
+    },
+    /// Accepted and completed a packet of `len` bytes.
+    Packet {
+        /// Payload bytes of this frame.
+        payload: usize,
+        /// As in `Pending`.
+        restarted: bool,
+        /// Length of the Ethernet frame.
+        len: usize,
+    },
+    /// Dropped with the partial packet, if any (release every kept
+    /// frame); counted in [`RxStats`].
+    Dropped(RxDrop),
+}
+
 /// The reassembler of one interface's RX ring.
 #[derive(Debug)]
 pub struct Reassembler {
@@ -132,19 +161,51 @@ impl Reassembler {
         if self.delivered {
             self.reset();
         }
-        match self.accept(buf, desc_len_field, flags) {
-            Ok(true) => {
+        match self.accept(buf, desc_len_field, flags, true) {
+            Ok((true, _)) => {
                 self.delivered = true;
                 self.prev = None;
                 self.stats.rx_packets += 1;
                 self.stats.rx_bytes += self.len as u64;
                 RxOutcome::Packet(self.buf.bytes().get(..self.len).unwrap_or(&[]))
             }
-            Ok(false) => RxOutcome::Pending,
+            Ok((false, _)) => RxOutcome::Pending,
             Err(drop) => {
                 self.count(drop.counter());
                 self.reset();
                 RxOutcome::Dropped(drop)
+            }
+        }
+    }
+
+    /// Check one completed RX descriptor like [`Reassembler::push`]
+    /// without copying its payload (see [`Gathered`]).
+    pub fn push_gather(&mut self, buf: &[u8], desc_len_field: u16, flags: RxFlags) -> Gathered {
+        if self.delivered {
+            self.reset();
+        }
+        let missed = self.stats.rx_missed_errors;
+        match self.accept(buf, desc_len_field, flags, false) {
+            Ok((complete, payload)) => {
+                let restarted = self.stats.rx_missed_errors != missed;
+                if complete {
+                    self.delivered = true;
+                    self.prev = None;
+                    self.stats.rx_packets += 1;
+                    self.stats.rx_bytes += self.len as u64;
+                    Gathered::Packet {
+                        payload,
+                        restarted,
+                        len: self.len,
+                    }
+                } else {
+                    Gathered::Pending { payload, restarted }
+                }
+            }
+            Err(drop) => {
+                self.count(drop.counter());
+                self.reset();
+                Gathered::Dropped(drop)
             }
         }
     }
@@ -159,8 +220,16 @@ impl Reassembler {
         }
     }
 
-    /// The checks of spec 06 §9 in order; `Ok(true)` when the packet is complete.
-    fn accept(&mut self, buf: &[u8], desc_len_field: u16, flags: RxFlags) -> Result<bool, RxDrop> {
+    /// The checks of spec 06 §9 in order; `Ok((true, _))` when the packet
+    /// is complete, with the frame's payload length. `copy`: move the
+    /// payload into the packet buffer.
+    fn accept(
+        &mut self,
+        buf: &[u8],
+        desc_len_field: u16,
+        flags: RxFlags,
+        copy: bool,
+    ) -> Result<(bool, usize), RxDrop> {
         let f = check_frame(buf, desc_len_field, flags.crc_error, flags.overrun)?;
         let h = f.header;
         if self.prev.is_some() && h.frame_index == 0 && self.cfg.restart_on_first_frame {
@@ -174,16 +243,20 @@ impl Reassembler {
         }
         let end = self.len + f.payload.len();
         // Checks 4 and 5c bound `end` by 65536; this guard keeps it so.
-        let dst = self
-            .buf
-            .bytes_mut()
-            .get_mut(self.len..end)
-            .ok_or(RxDrop::PacketTooLong)?;
-        dst.copy_from_slice(f.payload);
+        if end > MAX_PACKET {
+            return Err(RxDrop::PacketTooLong);
+        }
+        if copy {
+            let dst = self
+                .buf
+                .bytes_mut()
+                .get_mut(self.len..end)
+                .ok_or(RxDrop::PacketTooLong)?;
+            dst.copy_from_slice(f.payload);
+        }
         self.len = end;
         self.prev = Some(h);
-        debug_assert!(self.len <= MAX_PACKET);
-        Ok(h.is_last())
+        Ok((h.is_last(), f.payload.len()))
     }
 }
 
@@ -224,6 +297,61 @@ mod tests {
         assert_eq!(r.stats().rx_bytes, 42 + 4094);
         assert_eq!(r.stats().rx_errors(), 0);
         assert_eq!(FRAME_SIZE, 4096);
+    }
+
+    /// Gathering sees the same packets, drops and counters as copying,
+    /// and says which kept frames to release.
+    #[test]
+    fn gather_matches_push() {
+        let frames = [
+            frame(4084, 0, 5, 2, 1),
+            frame(10, 1, 5, 2, 2),
+            frame(4084, 0, 6, 3, 3),
+            // Restart: packet 6 loses its tail.
+            frame(4084, 0, 7, 2, 4),
+            frame(7, 1, 7, 2, 5),
+            // Out of sequence: dropped.
+            frame(7, 1, 8, 2, 6),
+        ];
+        let mut a = Reassembler::default();
+        let mut b = Reassembler::default();
+        let mut kept: Vec<Vec<u8>> = Vec::new();
+        let mut got = Vec::new();
+        for f in &frames {
+            let want = push(&mut a, f);
+            match b.push_gather(f, (f.len() & 0xfff) as u16, RxFlags::default()) {
+                Gathered::Pending { payload, restarted } => {
+                    if restarted {
+                        kept.clear();
+                    }
+                    kept.push(f[12..12 + payload].to_vec());
+                    assert_eq!(want, None);
+                }
+                Gathered::Packet {
+                    payload,
+                    restarted,
+                    len,
+                } => {
+                    if restarted {
+                        kept.clear();
+                    }
+                    kept.push(f[12..12 + payload].to_vec());
+                    let p = kept.concat();
+                    kept.clear();
+                    assert_eq!(p.len(), len);
+                    assert_eq!(Some(p.clone()), want);
+                    got.push(p);
+                }
+                Gathered::Dropped(_) => {
+                    kept.clear();
+                    assert_eq!(want, None);
+                }
+            }
+        }
+        assert_eq!(got.len(), 2);
+        assert_eq!(a.stats(), b.stats());
+        // The restart and the frame without a start.
+        assert_eq!(b.stats().rx_missed_errors, 2);
     }
 
     #[test]

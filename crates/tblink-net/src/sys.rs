@@ -3,7 +3,7 @@
 //! The only module of the crate with `unsafe` code: thin wrappers around
 //! `open(/dev/net/tun)` and the `ioctl`s that configure a TAP interface
 //! (`TUNSETIFF` with `IFF_TAP | IFF_NO_PI` [| `IFF_VNET_HDR`],
-//! `TUNSETCARRIER`, and `SIOCSIFHWADDR` / `SIOCSIFMTU` / `SIOCGIFFLAGS` /
+//! `TUNSETCARRIER`, `TUNSETOFFLOAD`, and `SIOCSIFHWADDR` / `SIOCSIFMTU` / `SIOCGIFFLAGS` /
 //! `SIOCSIFFLAGS` on a control socket). Reads and writes move whole
 //! Ethernet frames.
 //!
@@ -46,6 +46,8 @@ pub struct Tap {
     file: File,
     name: String,
     oversize_drops: u64,
+    /// Bytes of `virtio_net_hdr` before every frame (0 without `IFF_VNET_HDR`).
+    hdr_len: usize,
 }
 
 fn ifreq(name: &str) -> io::Result<libc::ifreq> {
@@ -110,6 +112,11 @@ impl Tap {
             file,
             name,
             oversize_drops: 0,
+            hdr_len: if opts.vnet_hdr {
+                crate::vnet::VNET_HDR_LEN
+            } else {
+                0
+            },
         })
     }
 
@@ -188,6 +195,34 @@ impl Tap {
         Ok(())
     }
 
+    /// Tell the kernel which offloads it may leave to us
+    /// (`TUNSETOFFLOAD`); only for a TAP opened with `IFF_VNET_HDR`, whose
+    /// frames then carry the request in their `virtio_net_hdr`
+    /// ([`crate::vnet`]). `csum`: checksums may be left partial
+    /// (`TUN_F_CSUM`); `tso` (implies `csum`): TCP segments of up to 64 KiB
+    /// over IPv4 and IPv6, with ECN (`TUN_F_TSO4 | TUN_F_TSO6 |
+    /// TUN_F_TSO_ECN`), which the transmitter sends unsegmented (spec 06
+    /// §12). Both off: every frame arrives complete.
+    pub fn set_offload(&self, csum: bool, tso: bool) -> io::Result<()> {
+        let mut flags: libc::c_uint = 0;
+        if csum || tso {
+            flags |= libc::TUN_F_CSUM;
+        }
+        if tso {
+            flags |= libc::TUN_F_TSO4 | libc::TUN_F_TSO6 | libc::TUN_F_TSO_ECN;
+        }
+        // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned
+        // long of flags), no pointer; the fd is open.
+        check(unsafe {
+            libc::ioctl(
+                self.file.as_raw_fd(),
+                libc::TUNSETOFFLOAD,
+                libc::c_ulong::from(flags),
+            )
+        })?;
+        Ok(())
+    }
+
     /// Switch `O_NONBLOCK` on or off.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         let fd = self.file.as_raw_fd();
@@ -210,15 +245,43 @@ impl Tap {
         self.file.read(buf)
     }
 
-    /// Hand one received Ethernet frame to the host. Frames above
-    /// [`TAP_MAX_FRAME`] are dropped and counted; returns whether it was
-    /// written.
+    /// Hand one received Ethernet frame (preceded by its vnet header if
+    /// enabled) to the host. Frames above [`TAP_MAX_FRAME`] are dropped and
+    /// counted; returns whether it was written.
     pub fn send_to_host(&mut self, frame: &[u8]) -> io::Result<bool> {
-        if frame.len() > TAP_MAX_FRAME {
+        if frame.len() > TAP_MAX_FRAME + self.hdr_len {
             self.oversize_drops += 1;
             return Ok(false);
         }
         self.file.write(frame).map(|_| true)
+    }
+}
+
+impl Tap {
+    /// [`Tap::recv_from_host`] into several buffers in order (the vnet
+    /// header, if enabled, lands at the start of the first): one `readv`.
+    pub fn recv_from_host_vectored(
+        &mut self,
+        parts: &mut [io::IoSliceMut<'_>],
+    ) -> io::Result<usize> {
+        self.file.read_vectored(parts)
+    }
+
+    /// [`Tap::send_to_host`] for a frame in parts (its vnet header first
+    /// if enabled): one `writev`, nothing joined first.
+    pub fn send_to_host_vectored(&mut self, parts: &[io::IoSlice<'_>]) -> io::Result<bool> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len < self.hdr_len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "shorter than the vnet header",
+            ));
+        }
+        if len - self.hdr_len > TAP_MAX_FRAME {
+            self.oversize_drops += 1;
+            return Ok(false);
+        }
+        self.file.write_vectored(parts).map(|_| true)
     }
 }
 

@@ -4,10 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(target_os = "linux")]
 
+use std::io::IoSlice;
 use std::process::Command;
 
+use tblink_net::Offload;
 use tblink_net::name::stable_name;
 use tblink_net::sys::{TAP_MAX_FRAME, TAP_MAX_MTU, Tap, TapOptions, tun_available, unshare_netns};
+use tblink_net::vnet::{self, VNET_HDR_LEN};
 use tblink_wire::uuid::Uuid;
 
 fn link_json(name: &str) -> serde_like::Link {
@@ -132,4 +135,90 @@ fn invalid_names_are_refused() {
     }
     assert!(Tap::open("a/b", TapOptions::default()).is_err());
     assert!(Tap::open("thunderbolt01234", TapOptions::default()).is_err());
+}
+
+/// With `IFF_VNET_HDR`, `set_offload` decides whether the kernel leaves
+/// checksums to us: a UDP datagram sent through the TAP arrives with
+/// `NEEDS_CSUM` only after `set_offload(true, _)`. A full-size frame goes
+/// back with its header in one write (the header does not count against
+/// the frame limit).
+#[test]
+fn vnet_tap_offloads() {
+    if !tun_available() {
+        println!("skipped: /dev/net/tun is not available");
+        return;
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        println!("skipped: `ip` (iproute2) is not installed");
+        return;
+    }
+    std::thread::spawn(|| {
+        if let Err(e) = unshare_netns() {
+            println!("skipped: cannot create a network namespace: {e}");
+            return;
+        }
+        let name = "tbvnet0";
+        let mut tap = Tap::open(name, TapOptions { vnet_hdr: true }).unwrap();
+        tap.set_carrier(true).unwrap();
+        tap.set_up(true).unwrap();
+        let ip = |args: &[&str]| {
+            let st = Command::new("ip").args(args).status().unwrap();
+            assert!(st.success(), "ip {args:?}");
+        };
+        ip(&["addr", "add", "10.99.0.1/24", "dev", name]);
+        ip(&[
+            "neigh",
+            "add",
+            "10.99.0.2",
+            "lladdr",
+            "02:00:00:00:00:02",
+            "dev",
+            name,
+        ]);
+        tap.set_nonblocking(true).unwrap();
+        let sock = std::net::UdpSocket::bind("10.99.0.1:0").unwrap();
+        let mut buf = vec![0u8; VNET_HDR_LEN + TAP_MAX_FRAME];
+        // Reads until the UDP datagram to port 9 shows up; returns its offload.
+        let mut udp_offload = |tap: &mut Tap| {
+            sock.send_to(&[7u8; 100], "10.99.0.2:9").unwrap();
+            for _ in 0..1000 {
+                match tap.recv_from_host(&mut buf) {
+                    Ok(n) => {
+                        let (o, frame) = vnet::parse(&buf[..n]).unwrap();
+                        // IPv4 (EtherType 0x0800), protocol UDP (17).
+                        if frame.len() > 34 && frame[12..14] == [8, 0] && frame[23] == 17 {
+                            return o;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            panic!("no UDP frame");
+        };
+        tap.set_offload(false, false).unwrap();
+        assert_eq!(udp_offload(&mut tap), Offload::None);
+        tap.set_offload(true, true).unwrap();
+        assert_eq!(
+            udp_offload(&mut tap),
+            Offload::Partial {
+                csum_start: 34,
+                csum_offset: 6
+            }
+        );
+        let hdr = [0u8; VNET_HDR_LEN];
+        let write = |tap: &mut Tap, parts: &[&[u8]]| {
+            let v: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+            tap.send_to_host_vectored(&v)
+        };
+        let half = vec![0u8; TAP_MAX_FRAME / 2];
+        assert!(write(&mut tap, &[&hdr, &half, &half, &[0]]).unwrap());
+        assert!(!write(&mut tap, &[&hdr, &half, &half, &[0, 0]]).unwrap());
+        assert_eq!(tap.oversize_drops(), 1);
+        assert!(write(&mut tap, &[&hdr[..2]]).is_err());
+    })
+    .join()
+    .unwrap();
 }

@@ -268,6 +268,18 @@ impl<C: Cable + ?Sized> Cable for Box<C> {
 /// Block until one of `cables` needs attention, `deadline`, or a timer.
 /// Returns immediately if any cable is ready.
 pub fn wait_any(cables: &mut [&mut dyn Cable], want_send: bool, deadline: Instant) {
+    wait_any_with(cables, want_send, deadline, &[]);
+}
+
+/// [`wait_any`] that also wakes when one of `extra` becomes readable (e.g.
+/// a TAP device with frames to send), all in one `poll`. Returns whether
+/// one of `extra` is readable.
+pub fn wait_any_with(
+    cables: &mut [&mut dyn Cable],
+    want_send: bool,
+    deadline: Instant,
+    extra: &[BorrowedFd<'_>],
+) -> bool {
     let mut armed = 0;
     let mut ready = false;
     for c in cables.iter_mut() {
@@ -278,6 +290,7 @@ pub fn wait_any(cables: &mut [&mut dyn Cable], want_send: bool, deadline: Instan
             break;
         }
     }
+    let mut extra_ready = false;
     if !ready {
         let mut until = deadline;
         for c in cables.iter() {
@@ -285,7 +298,10 @@ pub fn wait_any(cables: &mut [&mut dyn Cable], want_send: bool, deadline: Instan
                 until = until.min(t);
             }
         }
-        let mut fds = Vec::new();
+        let mut fds: Vec<rustix::event::PollFd<'_>> = extra
+            .iter()
+            .map(|fd| rustix::event::PollFd::from_borrowed_fd(*fd, rustix::event::PollFlags::IN))
+            .collect();
         for c in cables.iter() {
             let mut i = 0;
             while let Some(fd) = c.wait_fd(i) {
@@ -297,10 +313,31 @@ pub fn wait_any(cables: &mut [&mut dyn Cable], want_send: bool, deadline: Instan
             }
         }
         link::sleep_on(&mut fds, until);
+        extra_ready = fds
+            .iter()
+            .take(extra.len())
+            .any(|p| !p.revents().is_empty());
     }
     for c in cables.iter_mut().take(armed) {
         c.finish_wait();
     }
+    extra_ready
+}
+
+/// Whether one of `fds` is readable now (a `poll` that does not block).
+pub fn any_readable(fds: &[BorrowedFd<'_>]) -> bool {
+    if fds.is_empty() {
+        return false;
+    }
+    let mut p: Vec<rustix::event::PollFd<'_>> = fds
+        .iter()
+        .map(|fd| rustix::event::PollFd::from_borrowed_fd(*fd, rustix::event::PollFlags::IN))
+        .collect();
+    let zero = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    rustix::event::poll(&mut p, Some(&zero)).is_ok_and(|n| n > 0)
 }
 
 #[cfg(test)]

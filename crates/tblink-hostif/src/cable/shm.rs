@@ -42,10 +42,11 @@ pub const DEFAULT_SLOTS: u32 = 256;
 const HANDSHAKE_MAGIC: [u8; 4] = *b"TBLK";
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY: Duration = Duration::from_millis(10);
+/// How often a busy caller (one that never sleeps) looks at the socket.
 const LIVENESS: Duration = Duration::from_millis(2);
 /// Busy callers poll many times per microsecond: read the clock for the
 /// liveness check only every this many calls (a sleeping caller is woken by
-/// `next_timer` and gets there within as many immediate re-polls).
+/// the socket itself and checks it on its next call).
 const CHECK_EVERY: u32 = 16;
 
 #[derive(Debug)]
@@ -391,6 +392,10 @@ impl Cable for ShmCable {
     fn finish_wait(&mut self) {
         if let Some(c) = &mut self.conn {
             c.link.finish_wait();
+            // The wake-up may be the socket's end-of-file (a crashed peer):
+            // look at it on the next `poll_link` instead of after a timer.
+            self.skip = 0;
+            self.next_check = Instant::now();
         }
     }
 
@@ -411,7 +416,10 @@ impl Cable for ShmCable {
 
     fn next_timer(&self) -> Option<Instant> {
         match (&self.conn, &self.mode) {
-            (Some(_), _) => Some(self.next_check),
+            // Connected: a sleeper watches the socket (end-of-file when the
+            // peer dies) and the doorbell (rung on an orderly close), so no
+            // timer is needed and an idle link costs no wake-ups.
+            (Some(_), _) => None,
             (None, Mode::Connect) if self.pending.is_none() => Some(self.next_try),
             (None, _) => self.pending.as_ref().map(|_| Instant::now() + RETRY),
         }
