@@ -6,7 +6,7 @@
 //!
 //! The loop sleeps until there is something to do: its one `poll`
 //! ([`Runtime::wait_with`]) covers the cables, the extensions' descriptors
-//! and a self-pipe ([`Bell`]) that the control side writes to when it
+//! and a self-pipe that the control side writes to when it
 //! queues a command, asks for a status, or shuts the host down. The
 //! snapshot `tblink ls` shows is built on demand: a `status` request rings
 //! the loop, which builds a fresh one (at most every [`SNAPSHOT_MIN`] while
@@ -95,7 +95,7 @@ impl Bell {
 ///
 /// A bare `Arc<AtomicBool>` converts into one, for callers that set a flag
 /// (from a signal handler, say): it cannot wake the loop, which then looks
-/// at it every [`FLAG_POLL`].
+/// at it every 20 ms.
 #[derive(Debug, Clone)]
 pub struct Shutdown {
     flag: Arc<AtomicBool>,
