@@ -577,6 +577,14 @@ impl Runtime {
     /// Sleep in the controller until something is ready, the next timeout,
     /// or `max`.
     pub fn wait(&mut self, max: Duration) {
+        self.wait_with(max, &[]);
+    }
+
+    /// [`Runtime::wait`] that also ends when one of `wake` is readable: the
+    /// read end of a self-pipe other threads write to when they hand the
+    /// loop work (the caller empties it). Unlike the extensions'
+    /// descriptors, `wake` is never held back by the moderation below.
+    pub fn wait_with(&mut self, max: Duration, wake: &[BorrowedFd<'_>]) {
         let now = self.now();
         let mut d = max;
         let ext = self.extensions.iter().filter_map(|e| e.poll_timeout());
@@ -597,18 +605,19 @@ impl Runtime {
         if d.is_zero() {
             return;
         }
-        // One poll covers the controller's cables and the extensions'
-        // descriptors: no periodic wake-ups while idle.
-        let fds: Vec<BorrowedFd<'_>> = self.extensions.iter().flat_map(|e| e.wait_fds()).collect();
-        if !fds.is_empty() {
+        // One poll covers the controller's cables, the extensions'
+        // descriptors and `wake`: no periodic wake-ups while idle.
+        let mut fds: Vec<BorrowedFd<'_>> = wake.to_vec();
+        fds.extend(self.extensions.iter().flat_map(|e| e.wait_fds()));
+        if fds.len() > wake.len() {
             // Moderation, like the controller's interrupt throttling (spec
             // 05 §10): after a wake-up by a descriptor, the next one comes
             // FD_THROTTLE later at the earliest, so a stream of small
             // frames is read in batches instead of one wake-up each.
-            // Cable and ring events still wake at once.
+            // Cable and ring events (and `wake`) still wake at once.
             let since = self.fd_wake.elapsed();
             if since < FD_THROTTLE {
-                self.nhi.wait(d.min(FD_THROTTLE - since));
+                self.nhi.wait_with(d.min(FD_THROTTLE - since), wake);
                 return;
             }
         }

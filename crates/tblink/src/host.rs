@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use tblink_host::control::{ControlSocket, default_socket};
@@ -136,11 +134,23 @@ fn init_logging() {
 /// Run the host until SIGINT/SIGTERM.
 pub fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    let shutdown = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, shutdown.clone())
-            .context("cannot install signal handler")?;
-    }
+    // A thread waits for the signals and triggers the shutdown, which wakes
+    // the loop: an idle host sleeps without looking at a flag.
+    let shutdown = daemon::Shutdown::new().context("cannot create the shutdown handle")?;
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .context("cannot install signal handler")?;
+    let trigger = shutdown.clone();
+    std::thread::Builder::new()
+        .name("tblink-signals".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                trigger.trigger();
+            }
+        })
+        .context("cannot start the signal thread")?;
     let path = match args.control {
         Some(p) => p,
         None => default_socket(&args.name)?,
