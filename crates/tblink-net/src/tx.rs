@@ -238,8 +238,9 @@ impl Transmitter {
     /// place: packet offset `o` at byte `12 + o % 4084` of `bufs[o / 4084]`
     /// (where a vectored read from the host device put it). Writes the
     /// frame headers and completes the checksums in the buffers (headers
-    /// and checksum fields may lie in any frame). Same frames, errors and
-    /// counting as `encode`.
+    /// and checksum fields may lie in any frame). Given the buffers the
+    /// packet needs, same frames, errors and counting as `encode`; with
+    /// too few it reports [`TxError::Busy`] before checking the length.
     pub fn encode_in_place<B: AsMut<[u8]>>(
         &mut self,
         len: usize,
