@@ -1,5 +1,7 @@
 //! Checks driven by the fuzz targets. `wire_checks` is also compiled into
-//! `crates/tblink-wire/tests/fuzz_corpus.rs`, which replays the checked-in
-//! corpus as a normal test.
+//! `crates/tblink-wire/tests/fuzz_corpus.rs` and `net_checks` into
+//! `crates/tblink-net/tests/fuzz_corpus.rs`, which replay the checked-in
+//! corpus as normal tests.
 
+pub mod net_checks;
 pub mod wire_checks;

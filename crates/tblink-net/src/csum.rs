@@ -139,19 +139,49 @@ fn add(a: u16, b: u16) -> u16 {
     fold(u64::from(a) + u64::from(b))
 }
 
-fn be16(p: &[u8], off: usize) -> Result<u16, CsumError> {
-    match p.get(off..off + 2) {
-        Some(&[x, y]) => Ok(u16::from_be_bytes([x, y])),
-        _ => Err(CsumError::Truncated),
+/// A packet held in pieces, addressed by offset in the whole packet: a
+/// header or a checksum field may lie in any piece or straddle two.
+struct Pieces<'a>(&'a [&'a [u8]]);
+
+impl Pieces<'_> {
+    fn byte(&self, mut off: usize) -> Result<u8, CsumError> {
+        for f in self.0 {
+            match f.get(off) {
+                Some(b) => return Ok(*b),
+                None => off -= f.len(),
+            }
+        }
+        Err(CsumError::Truncated)
     }
-}
 
-fn byte(p: &[u8], off: usize) -> Result<u8, CsumError> {
-    p.get(off).copied().ok_or(CsumError::Truncated)
-}
+    fn be16(&self, off: usize) -> Result<u16, CsumError> {
+        Ok(u16::from_be_bytes([self.byte(off)?, self.byte(off + 1)?]))
+    }
 
-fn range(p: &[u8], from: usize, len: usize) -> Result<&[u8], CsumError> {
-    p.get(from..from + len).ok_or(CsumError::Truncated)
+    /// The one's-complement sum of `len` bytes from `from`, as if they
+    /// were contiguous: a piece that starts at an odd offset of the range
+    /// contributes its sum byte-swapped (RFC 1071 §2(B)).
+    fn sum(&self, from: usize, len: usize) -> Result<u16, CsumError> {
+        let end = from.checked_add(len).ok_or(CsumError::Truncated)?;
+        let mut acc = 0;
+        let mut done = 0;
+        let mut start = 0;
+        for f in self.0 {
+            let lo = from.max(start) - start;
+            let hi = end.min(start + f.len()).saturating_sub(start);
+            if let Some(part) = f.get(lo..hi).filter(|p| !p.is_empty()) {
+                let s = ones_sum(part);
+                acc = add(acc, if done % 2 == 1 { s.swap_bytes() } else { s });
+                done += part.len();
+            }
+            start += f.len();
+        }
+        if done == len {
+            Ok(acc)
+        } else {
+            Err(CsumError::Truncated)
+        }
+    }
 }
 
 /// The result of parsing the headers: where L4 starts and the pieces of
@@ -166,47 +196,51 @@ struct Parsed {
 
 /// Offset of the L3 header and its EtherType, through one 802.1Q tag.
 pub fn l3(packet: &[u8]) -> Result<(usize, u16), CsumError> {
-    let et = be16(packet, 12)?;
+    l3_of(&Pieces(&[packet]))
+}
+
+fn l3_of(packet: &Pieces<'_>) -> Result<(usize, u16), CsumError> {
+    let et = packet.be16(12)?;
     if et == ETHERTYPE_VLAN {
-        Ok((ETH_HLEN + VLAN_HLEN, be16(packet, 16)?))
+        Ok((ETH_HLEN + VLAN_HLEN, packet.be16(16)?))
     } else {
         Ok((ETH_HLEN, et))
     }
 }
 
-fn parse(packet: &[u8]) -> Result<Parsed, CsumError> {
-    let (l3, ethertype) = l3(packet)?;
+fn parse(packet: &Pieces<'_>) -> Result<Parsed, CsumError> {
+    let (l3, ethertype) = l3_of(packet)?;
     match ethertype {
         ETHERTYPE_IPV4 => {
-            let vihl = byte(packet, l3)?;
+            let vihl = packet.byte(l3)?;
             if vihl >> 4 != 4 || (vihl & 0xf) < 5 {
                 return Err(CsumError::BadIpHeader);
             }
             let ihl = usize::from(vihl & 0xf) * 4;
-            range(packet, l3, ihl)?;
-            if be16(packet, l3 + 6)? & 0x3fff != 0 {
+            packet.sum(l3, ihl)?;
+            if packet.be16(l3 + 6)? & 0x3fff != 0 {
                 return Err(CsumError::Fragment);
             }
             Ok(Parsed {
                 ip_header: Some((l3, ihl)),
                 l4: l3 + ihl,
-                proto: byte(packet, l3 + 9)?,
-                addr_sum: ones_sum(range(packet, l3 + 12, 8)?),
+                proto: packet.byte(l3 + 9)?,
+                addr_sum: packet.sum(l3 + 12, 8)?,
             })
         }
         ETHERTYPE_IPV6 => {
-            if byte(packet, l3)? >> 4 != 6 {
+            if packet.byte(l3)? >> 4 != 6 {
                 return Err(CsumError::BadIpHeader);
             }
-            let addr_sum = ones_sum(range(packet, l3 + 8, 32)?);
-            let mut next = byte(packet, l3 + 6)?;
+            let addr_sum = packet.sum(l3 + 8, 32)?;
+            let mut next = packet.byte(l3 + 6)?;
             let mut off = l3 + 40;
             for _ in 0..MAX_EXT_HEADERS {
                 match next {
                     // Hop-by-hop, routing, destination options.
                     0 | 43 | 60 => {
-                        next = byte(packet, off)?;
-                        off += (usize::from(byte(packet, off + 1)?) + 1) * 8;
+                        next = packet.byte(off)?;
+                        off += (usize::from(packet.byte(off + 1)?) + 1) * 8;
                     }
                     44 => return Err(CsumError::Fragment),
                     _ => break,
@@ -231,16 +265,16 @@ pub fn plan(packet: &[u8], offload: Offload) -> Result<Option<CsumPlan>, CsumErr
 }
 
 /// [`plan`] for a packet held in pieces, in order (e.g. the payloads of
-/// the DMA frames it was read into). Every header and the checksum field
-/// must lie in the first piece; a packet whose headers do not fit there
-/// is reported [`CsumError::Truncated`].
+/// the DMA frames it was read into). Headers and checksum fields may lie
+/// in any piece and straddle two; the result is the same as for the
+/// contiguous packet.
 pub fn plan_gathered(frags: &[&[u8]], offload: Offload) -> Result<Option<CsumPlan>, CsumError> {
     if offload == Offload::None {
         return Ok(None);
     }
-    let head = frags.first().copied().unwrap_or(&[]);
+    let packet = Pieces(frags);
     let total: usize = frags.iter().map(|f| f.len()).sum();
-    let p = parse(head)?;
+    let p = parse(&packet)?;
     let field = match p.proto {
         IPPROTO_TCP => TCP_CSUM,
         IPPROTO_UDP => UDP_CSUM,
@@ -259,7 +293,6 @@ pub fn plan_gathered(frags: &[&[u8]], offload: Offload) -> Result<Option<CsumPla
     if l4_len < min_l4 {
         return Err(CsumError::Truncated);
     }
-    let seg_head = head.get(p.l4..).ok_or(CsumError::Truncated)?;
     // Pseudo-header (RFC 793/768 for IPv4, RFC 8200 §8.1 for IPv6): the
     // addresses, the protocol and the actual L4 length. As 16-bit words
     // the IPv4 and IPv6 layouts sum alike.
@@ -267,16 +300,8 @@ pub fn plan_gathered(frags: &[&[u8]], offload: Offload) -> Result<Option<CsumPla
     let pseudo = add(add(p.addr_sum, u16::from(p.proto)), len_sum);
     // Sum the segment with the checksum field counted as zero: adding the
     // complement of the field cancels it (one's-complement subtraction).
-    // A piece that starts at an odd offset of the segment contributes its
-    // sum byte-swapped (RFC 1071 §2(B)).
-    let old = be16(seg_head, field)?;
-    let mut seg_sum = ones_sum(seg_head);
-    let mut at = seg_head.len();
-    for f in frags.iter().skip(1) {
-        let s = ones_sum(f);
-        seg_sum = add(seg_sum, if at % 2 == 1 { s.swap_bytes() } else { s });
-        at += f.len();
-    }
+    let old = packet.be16(p.l4 + field)?;
+    let seg_sum = packet.sum(p.l4, l4_len)?;
     let sum = add(add(seg_sum, !old), pseudo);
     let mut csum = !sum;
     if p.proto == IPPROTO_UDP && csum == 0 {
@@ -285,9 +310,8 @@ pub fn plan_gathered(frags: &[&[u8]], offload: Offload) -> Result<Option<CsumPla
     }
     let ip = match p.ip_header {
         Some((off, len)) => {
-            let hdr = range(head, off, len)?;
-            let old = be16(hdr, IPV4_CSUM)?;
-            Some((off + IPV4_CSUM, !add(ones_sum(hdr), !old)))
+            let old = packet.be16(off + IPV4_CSUM)?;
+            Some((off + IPV4_CSUM, !add(packet.sum(off, len)?, !old)))
         }
         None => None,
     };

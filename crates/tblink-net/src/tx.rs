@@ -237,10 +237,10 @@ impl Transmitter {
     /// [`Transmitter::encode`] for a packet of `len` bytes already in
     /// place: packet offset `o` at byte `12 + o % 4084` of `bufs[o / 4084]`
     /// (where a vectored read from the host device put it). Writes the
-    /// frame headers and completes the checksums in the buffers; the
-    /// packet's headers must lie in the first frame (else
-    /// [`CsumError::Truncated`] when a checksum is asked for). Same
-    /// counting as `encode`.
+    /// frame headers and completes the checksums in the buffers (headers
+    /// and checksum fields may lie in any frame). Given the buffers the
+    /// packet needs, same frames, errors and counting as `encode`; with
+    /// too few it reports [`TxError::Busy`] before checking the length.
     pub fn encode_in_place<B: AsMut<[u8]>>(
         &mut self,
         len: usize,
@@ -400,6 +400,61 @@ mod tests {
         y[0][FRAME_HEADER_LEN + 13] = 0x00;
         assert!(b.encode_in_place(pkt.len(), offload, &mut y).is_err());
         assert_eq!(b.stats().tx_errors, 1);
+    }
+
+    /// Fuzz finding (`tbip_tx_gather`): a UDP/IPv6 packet whose eight
+    /// 2048-byte extension headers put the UDP header at offset 16438, in
+    /// the fifth DMA frame. The in-place path refused it as truncated;
+    /// spec 06 §10 wants its checksum completed like any UDP packet.
+    #[test]
+    fn in_place_headers_past_first_frame() {
+        let mut pkt: Vec<u8> = (0..20_000u32).map(|i| (i * 13) as u8).collect();
+        // Ethernet (EtherType IPv6), IPv6 with next header hop-by-hop.
+        pkt[12..14].copy_from_slice(&[0x86, 0xdd]);
+        pkt[14] = 0x60;
+        pkt[20] = 0;
+        // Eight extension headers: (next header, length 255 = 2048 bytes).
+        let chain = [60, 43, 0, 60, 43, 0, 60, 17];
+        for (k, next) in chain.into_iter().enumerate() {
+            let at = 54 + k * 2048;
+            pkt[at..at + 2].copy_from_slice(&[next, 255]);
+        }
+        let l4 = 54 + 8 * 2048;
+        assert_eq!(l4, 16438);
+        let offload = Offload::Partial {
+            csum_start: l4 as u16,
+            csum_offset: 6,
+        };
+        let cfg = TxConfig {
+            frames_64k: true,
+            ..TxConfig::default()
+        };
+        let mut x = bufs();
+        let want = Transmitter::new(cfg).encode(&pkt, offload, &mut x).unwrap();
+        let mut y = bufs();
+        for (i, c) in pkt.chunks(FRAME_PAYLOAD).enumerate() {
+            y[i][FRAME_HEADER_LEN..FRAME_HEADER_LEN + c.len()].copy_from_slice(c);
+        }
+        let got = Transmitter::new(cfg)
+            .encode_in_place(pkt.len(), offload, &mut y)
+            .unwrap();
+        assert_eq!(got, want);
+        let mut sent = Vec::new();
+        for (i, &dl) in want.desc_lens().iter().enumerate() {
+            let dl = usize::from(dl);
+            assert_eq!(x[i][..dl], y[i][..dl], "frame {i}");
+            sent.extend_from_slice(&x[i][FRAME_HEADER_LEN..dl]);
+        }
+        // The UDP checksum verifies: pseudo-header + segment sum to 0xffff.
+        let seg = &sent[l4..];
+        let sum = csum::fold(
+            u64::from(csum::ones_sum(&sent[22..54]))
+                + 17
+                + seg.len() as u64
+                + u64::from(csum::ones_sum(seg)),
+        );
+        assert_eq!(sum, 0xffff);
+        assert_ne!(&sent[l4 + 6..l4 + 8], &pkt[l4 + 6..l4 + 8]);
     }
 
     /// Spec 06 §8.4: a 10 000-byte frame with frame_id 0x2a.
