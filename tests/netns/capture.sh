@@ -22,75 +22,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-BIN=${1:-${TBLINK:-target/debug/tblink}}
-BIN=$(readlink -f "$BIN")
+# shellcheck source=tests/netns/lib.sh
+. tests/netns/lib.sh
+find_bin "${1:-}"
 LUA=$(readlink -f tools/wireshark/tblink.lua)
 VECTORS=tools/wireshark/testdata/spec-vectors.pcapng
-if [ "$(id -u)" != 0 ]; then
-    echo "skipped: netns capture test needs root"
-    exit 0
-fi
-for c in ip ping tshark; do
-    command -v "$c" >/dev/null 2>&1 || { echo "FAIL: $c not installed"; exit 1; }
-done
-[ -c /dev/net/tun ] || { echo "FAIL: no /dev/net/tun"; exit 1; }
-[ -x "$BIN" ] || { echo "FAIL: no tblink binary at $BIN"; exit 1; }
-
-NS_A=tbc-a-$$
-NS_B=tbc-b-$$
-DIR=$(mktemp -d /tmp/tblink-capture.XXXXXX)
-CABLE=$DIR/cable.sock
+skip_unless_root "netns capture test"
+require ip ping tshark
+require_tun
+require_bin
+netns_start tbc tblink-capture
 PCAP=$DIR/alice.pcapng
-PID_A=
-PID_B=
-PID_C=
-OK=0
-IF=thunderbolt0
-PASSED=0
-
-cleanup() {
-    for p in $PID_C $PID_A $PID_B; do
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    for p in $PID_C $PID_A $PID_B; do
-        wait "$p" 2>/dev/null || true
-    done
-    for ns in "$NS_A" "$NS_B"; do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-        ip netns del "$ns" 2>/dev/null || true
-    done
-    if [ "$OK" != 1 ]; then
-        for f in "$DIR"/*.log "$DIR"/*.txt; do
-            [ -f "$f" ] || continue
-            echo "---- $f"
-            tail -n 40 "$f"
-        done
-    fi
-    [ "$OK" = 1 ] && rm -rf "$DIR"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*"
-    exit 1
-}
-
-pass() {
-    echo "ok: $*"
-    PASSED=$((PASSED + 1))
-}
-
-# until_ok SECONDS WHAT CMD...: poll CMD every 10 ms.
-until_ok() {
-    local limit=$1 what=$2 start
-    shift 2
-    start=$(date +%s%N)
-    until "$@"; do
-        [ $((($(date +%s%N) - start) / 1000000)) -lt $((limit * 1000)) ] ||
-            fail "$what: not within ${limit} s"
-        sleep 0.01
-    done
-}
 
 # tshark's one-line summary of FILE with the dissector (stderr dropped: it
 # warns about running as root).
@@ -150,80 +92,49 @@ bad=$(grep -c 'CRC-32C: 0x[0-9a-f]* \[incorrect' "$V" || true)
 pass "dissector decodes the spec's worked examples (UUIDs, MAC, link state, CM bit, 8-bit ERROR codes, ICM packets, odd pseudo-headers; CRCs: 21 correct, the damaged one flagged)"
 
 # ---- refusals
-set +e
-"$BIN" capture -w "$DIR/x.pcapng" >"$DIR/usage.txt" 2>&1
-rc=$?
-set -e
+rc=0
+"$BIN" capture -w "$DIR/x.pcapng" >"$DIR/usage.txt" 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "capture without --host/--control: exit $rc, want 2"
 expect "$DIR/usage.txt" "usage names both" '--host <HOST>\|--control <PATH>'
 pass "no --host or --control: usage error naming both"
 # `-w -` with standard output on a terminal (util-linux `script` gives
 # the command a pseudo-terminal): refused before the host is asked.
 if command -v script >/dev/null 2>&1; then
-    set +e
-    script -qec "$BIN capture --control $DIR/nobody.sock -w -" /dev/null >"$DIR/tty.txt" 2>&1
-    rc=$?
-    set -e
+    rc=0
+    script -qec "$BIN capture --control $DIR/nobody.sock -w -" /dev/null >"$DIR/tty.txt" 2>&1 || rc=$?
     [ "$rc" = 1 ] || fail "-w - onto a terminal: exit $rc, want 1: $(cat "$DIR/tty.txt")"
     expect "$DIR/tty.txt" "-w - onto a terminal" 'would write binary pcapng onto the terminal'
     pass "-w - onto a terminal: refused"
 fi
-set +e
-"$BIN" capture --control "$DIR/nobody.sock" -w "$DIR/x.pcapng" >"$DIR/refuse.txt" 2>&1
-rc=$?
-set -e
+rc=0
+"$BIN" capture --control "$DIR/nobody.sock" -w "$DIR/x.pcapng" >"$DIR/refuse.txt" 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "capture of a host that is not running: exit $rc, want 2: $(cat "$DIR/refuse.txt")"
 expect "$DIR/refuse.txt" "not running" 'is not running'
 pass "host not running: exit 2"
 
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip -n "$NS_A" link set lo up
-ip -n "$NS_B" link set lo up
-
-ip netns exec "$NS_A" "$BIN" host --name alice --net \
-    --control "$DIR/alice.sock" --port "listen:$CABLE" 2>"$DIR/alice.log" &
-PID_A=$!
+start_alice alice --net --control "$DIR/alice.sock"
 until_ok 5 "alice's control socket" test -S "$DIR/alice.sock"
 
-set +e
-"$BIN" capture --control "$DIR/alice.sock" --port 9 -w "$DIR/x.pcapng" >"$DIR/refuse.txt" 2>&1
-rc=$?
-set -e
+rc=0
+"$BIN" capture --control "$DIR/alice.sock" --port 9 -w "$DIR/x.pcapng" >"$DIR/refuse.txt" 2>&1 || rc=$?
 [ "$rc" = 1 ] || fail "capture of port 9: exit $rc, want 1: $(cat "$DIR/refuse.txt")"
 expect "$DIR/refuse.txt" "unknown port" 'no port 9 \(adapters: 1\)'
 pass "unknown port: exit 1 ($(head -n 1 "$DIR/refuse.txt"))"
 
 # ---- capture on alice from before the link comes up
-"$BIN" capture --control "$DIR/alice.sock" --port 1 -w "$PCAP" 2>"$DIR/capture.log" &
-PID_C=$!
-until_ok 5 "capture started" grep -q 'capturing port 1' "$DIR/capture.log"
+start_capture "$DIR/capture.log" --port 1 -w "$PCAP"
+expect "$DIR/capture.log" "capture of port 1" 'capturing port 1'
 
-ip netns exec "$NS_B" "$BIN" host --name bob --net \
-    --control "$DIR/bob.sock" --port "connect:$CABLE" 2>"$DIR/bob.log" &
-PID_B=$!
-exists_both() {
-    ip -n "$NS_A" link show dev "$IF" >/dev/null 2>&1 &&
-        ip -n "$NS_B" link show dev "$IF" >/dev/null 2>&1
-}
+start_bob bob --net --control "$DIR/bob.sock"
 until_ok 15 "both interfaces" exists_both
-ip -n "$NS_A" addr add 10.77.0.1/24 dev "$IF"
-ip -n "$NS_B" addr add 10.77.0.2/24 dev "$IF"
-ip -n "$NS_A" link set "$IF" up
-ip -n "$NS_B" link set "$IF" up
-carrier_on() { ip -n "$1" -j link show dev "$IF" | grep -q '"LOWER_UP"'; }
-until_ok 5 "carriers on" carrier_on "$NS_A"
-until_ok 5 "carriers on" carrier_on "$NS_B"
-ping_out=$(ip netns exec "$NS_A" ping -c 5 -i 0.05 -W 1 10.77.0.2 2>&1) || fail "ping: $ping_out"
-grep -q ' 0% packet loss' <<<"$ping_out" || fail "ping loss: $ping_out"
+link_up
+ping_ok "$NS_A" -c 5 -i 0.05 -W 1 10.77.0.2
 pass "link up, ping -c 5 across with 0% loss while capturing"
 
 # Ctrl-C: the file is completed with everything captured so far.
 kill -INT "$PID_C"
-set +e
-wait "$PID_C"
-rc=$?
-set -e
+rc=0
+wait "$PID_C" || rc=$?
 PID_C=
 [ "$rc" = 0 ] || fail "capture after SIGINT: exit $rc: $(cat "$DIR/capture.log")"
 expect "$DIR/capture.log" "capture summary" ' 0 dropped by the host'
@@ -262,9 +173,7 @@ ctl=$(grep -c 'TBLINK' "$S" || true)
 pass "tshark + tblink.lua: UUID exchange ($ALICE_UUID ↔ $BOB_UUID), properties, LOGIN decoded; $ctl control packets, all CRCs correct; 5 echo requests and 5 replies as ICMP/IP"
 
 # ---- --count and --seconds stop by themselves
-"$BIN" capture --control "$DIR/alice.sock" -w "$DIR/count.pcapng" --count 4 2>"$DIR/count.log" &
-PID_C=$!
-until_ok 5 "count capture started" grep -q 'capturing' "$DIR/count.log"
+start_capture "$DIR/count.log" -w "$DIR/count.pcapng" --count 4
 ip netns exec "$NS_A" ping -c 5 -i 0.05 -W 1 10.77.0.2 >/dev/null 2>&1 || fail "ping during --count"
 until_ok 5 "--count 4 capture exits" sh -c "! kill -0 $PID_C 2>/dev/null"
 wait "$PID_C" || fail "--count capture failed: $(cat "$DIR/count.log")"
@@ -274,9 +183,7 @@ n=$(summary "$DIR/count.pcapng" | wc -l)
 pass "--count 4: exactly 4 packets"
 
 # ---- --snaplen keeps the first N bytes and the original length
-"$BIN" capture --control "$DIR/alice.sock" -w "$DIR/snap.pcapng" --snaplen 64 2>"$DIR/snap.log" &
-PID_C=$!
-until_ok 5 "snaplen capture started" grep -q 'capturing' "$DIR/snap.log"
+start_capture "$DIR/snap.log" -w "$DIR/snap.pcapng" --snaplen 64
 ip netns exec "$NS_A" ping -c 3 -i 0.05 -W 1 -s 1000 10.77.0.2 >/dev/null 2>&1 || fail "ping -s 1000"
 kill -INT "$PID_C"
 wait "$PID_C" || fail "--snaplen capture failed: $(cat "$DIR/snap.log")"
@@ -299,16 +206,12 @@ tshark -r "$DIR/secs.pcapng" >/dev/null 2>&1 || fail "--seconds file does not op
 pass "--seconds 0.5 stopped by itself after $ms ms, file opens"
 
 # ---- a host that stops ends its captures with a complete stream: exit 0
-"$BIN" capture --control "$DIR/alice.sock" -w "$DIR/stop.pcapng" 2>"$DIR/stop.log" &
-PID_C=$!
-until_ok 5 "capture before the host stops" grep -q 'capturing' "$DIR/stop.log"
+start_capture "$DIR/stop.log" -w "$DIR/stop.pcapng"
 kill -TERM "$PID_A"
 wait "$PID_A" || true
 PID_A=
-set +e
-wait "$PID_C"
-rc=$?
-set -e
+rc=0
+wait "$PID_C" || rc=$?
 PID_C=
 [ "$rc" = 0 ] || fail "capture of a host that stopped: exit $rc, want 0: $(cat "$DIR/stop.log")"
 expect "$DIR/stop.log" "host stop" 'ended the capture \(host stopping\)'
@@ -316,5 +219,4 @@ expect "$DIR/stop.log" "host stop summary" ' 0 dropped by the host'
 tshark -r "$DIR/stop.pcapng" >/dev/null 2>&1 || fail "file of the stopped host's capture does not open"
 pass "host stopped during a capture: exit 0, end record received ($(grep 'packets (' "$DIR/stop.log" | sed 's/^tblink capture: //'))"
 
-OK=1
-echo "netns capture: $PASSED passed, 0 failed"
+finish "netns capture"

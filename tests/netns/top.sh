@@ -15,96 +15,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-BIN=${1:-${TBLINK:-target/debug/tblink}}
-BIN=$(readlink -f "$BIN")
-if [ "$(id -u)" != 0 ]; then
-    echo "skipped: tblink top test needs root"
-    exit 0
-fi
-for c in ip iperf3 tmux; do
-    command -v "$c" >/dev/null 2>&1 || { echo "FAIL: $c not installed"; exit 1; }
-done
-[ -c /dev/net/tun ] || { echo "FAIL: no /dev/net/tun"; exit 1; }
-[ -x "$BIN" ] || { echo "FAIL: no tblink binary at $BIN"; exit 1; }
-
-NS_A=tbt-a-$$
-NS_B=tbt-b-$$
+# shellcheck source=tests/netns/lib.sh
+. tests/netns/lib.sh
+find_bin "${1:-}"
+skip_unless_root "tblink top test"
+require ip iperf3 tmux
+require_tun
+require_bin
+POLL=0.1
 # Host names are unique per run: `tblink top --host` finds the socket in
 # the default places (/run/tblink/NAME.sock).
 HOST_A=topalice$$
 HOST_B=topbob$$
-DIR=$(mktemp -d /tmp/tblink-top.XXXXXX)
-CABLE=$DIR/cable.sock
 TMUX_SOCK=tblink-top-$$
-PID_A=
-PID_B=
-OK=0
-IF=thunderbolt0
-PASSED=0
+netns_start tbt tblink-top
 
 tm() { tmux -L "$TMUX_SOCK" "$@"; }
 screen() { tm capture-pane -p -t top 2>/dev/null; }
 
-stop_host() {
-    local p=$1
-    [ -n "$p" ] || return 0
-    kill -TERM "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
+on_failure() {
+    echo "---- screen"
+    screen
 }
-
-cleanup() {
-    if [ "$OK" != 1 ]; then
-        echo "---- screen"
-        screen || true
-    fi
-    tm kill-server 2>/dev/null || true
-    stop_host "$PID_A"
-    stop_host "$PID_B"
-    for ns in "$NS_A" "$NS_B"; do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-        ip netns del "$ns" 2>/dev/null || true
-    done
-    if [ "$OK" != 1 ]; then
-        for f in "$DIR"/*.log; do
-            [ -f "$f" ] || continue
-            echo "---- $f"
-            tail -n 30 "$f"
-        done
-    fi
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*"
-    exit 1
-}
-
-pass() {
-    echo "ok: $*"
-    PASSED=$((PASSED + 1))
-}
-
-# until_ok SECONDS WHAT CMD...: poll CMD every 100 ms.
-until_ok() {
-    local limit=$1 what=$2 i
-    shift 2
-    for ((i = 0; i < limit * 10; i++)); do
-        "$@" && return 0
-        sleep 0.1
-    done
-    fail "$what: not within ${limit} s"
-}
-
-exists_both() {
-    ip -n "$NS_A" link show dev "$IF" >/dev/null 2>&1 &&
-        ip -n "$NS_B" link show dev "$IF" >/dev/null 2>&1
-}
-
-carrier_both() {
-    ip -n "$NS_A" -j link show dev "$IF" | grep -q '"LOWER_UP"' &&
-        ip -n "$NS_B" -j link show dev "$IF" | grep -q '"LOWER_UP"'
-}
+on_exit() { tm kill-server 2>/dev/null; }
 
 # The line of the interface in top's Interfaces table.
 if_row() { screen | grep -m1 "^│$IF " || true; }
@@ -127,23 +60,11 @@ nonzero_traffic() {
     awk -v t="${r[0]}" -v x="${r[1]}" 'BEGIN { exit !(t > 0 && x > 0) }'
 }
 
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip -n "$NS_A" link set lo up
-ip -n "$NS_B" link set lo up
-
-rm -f "$CABLE"
-ip netns exec "$NS_B" "$BIN" host --name "$HOST_B" --net --port "connect:$CABLE" 2>"$DIR/b.log" &
-PID_B=$!
+start_bob "$HOST_B" --net
 sleep 0.1
-ip netns exec "$NS_A" "$BIN" host --name "$HOST_A" --net --port "listen:$CABLE" 2>"$DIR/a.log" &
-PID_A=$!
+start_alice "$HOST_A" --net
 until_ok 15 "interfaces created (both logged in)" exists_both
-ip -n "$NS_A" addr add 10.77.0.1/24 dev "$IF"
-ip -n "$NS_B" addr add 10.77.0.2/24 dev "$IF"
-ip -n "$NS_A" link set "$IF" up
-ip -n "$NS_B" link set "$IF" up
-until_ok 5 "both carriers on" carrier_both
+link_up
 pass "two hosts logged in, $IF up in both namespaces"
 
 # A shell in a 160x50 tmux pane, then top in it.
@@ -162,10 +83,7 @@ pass "top shows peer $HOST_B (enumerated, network bound to thunderbolt-net) and 
 
 # Traffic: iperf3 alice -> bob for up to 30 s (room for a loaded machine);
 # top must show it meanwhile, then iperf3 is stopped.
-ip netns exec "$NS_B" timeout 60 iperf3 -s -1 -B 10.77.0.2 >"$DIR/iperf-server.log" 2>&1 &
-SRV=$!
-listening() { ip netns exec "$NS_B" ss -ltn 2>/dev/null | grep -q '10.77.0.2:5201'; }
-until_ok 5 "iperf3 server listening" listening
+iperf_server 60 "$DIR/iperf-server.log"
 ip netns exec "$NS_A" timeout 60 iperf3 -c 10.77.0.2 -t 30 >"$DIR/iperf-client.log" 2>&1 &
 CLI=$!
 client_running() { kill -0 "$CLI" 2>/dev/null; }
@@ -178,13 +96,11 @@ until_ok 30 "non-zero TX and RX throughput on $IF" traffic_shown
 row=$(if_row)
 pass "during traffic: $(sed 's/  */ /g; s/│//g' <<<"$row")"
 # `timeout` passes the signal on to iperf3; the one-off server then ends.
-kill -TERM "$CLI" 2>/dev/null || true
-wait "$CLI" 2>/dev/null || true
-kill -TERM "$SRV" 2>/dev/null || true
-wait "$SRV" 2>/dev/null || true
+stop_pid "$CLI"
+stop_pid "$SRV"
 
 # The watched host goes away: top says so and keeps running.
-stop_host "$PID_A"
+stop_pid "$PID_A"
 PID_A=
 until_ok 5 "top says host not reachable" shows "host not reachable"
 pass "host stopped: top shows 'host not reachable' and keeps running"
@@ -200,5 +116,4 @@ until_ok 5 "shell answers after top" shows "icanon echo stty-done"
 ! shows "tblink top  host" || fail "top's screen still shown after quitting"
 pass "q: top exited, the pane is back at the shell in canonical mode with echo"
 
-OK=1
-echo "tblink top: $PASSED passed, 0 failed"
+finish "tblink top"
