@@ -164,26 +164,21 @@ cleanup() {
 in_a() { ip netns exec "$NS_A" "$@"; }
 in_b() { ip netns exec "$NS_B" "$@"; }
 
-# start_alice NAME ARGS...: `tblink host --name NAME ARGS...` in NS_A,
-# listening on the cable; stderr to $DIR/NAME.log; sets PID_A (ip netns
-# exec execs the host, so it is the host's own pid).
-start_alice() {
-    local name=$1
-    shift
-    ip netns exec "$NS_A" "$BIN" host --name "$name" "$@" --port "listen:$CABLE" \
+# start_host a|b NAME ARGS...: `tblink host --name NAME ARGS...` in the
+# background with stderr to $DIR/NAME.log: "a" in NS_A listening on the
+# cable, sets PID_A; "b" in NS_B connecting to it (a connecting end waits
+# for its listener), sets PID_B. ip netns exec execs the host, so the pid is
+# the host's own.
+start_host() {
+    local side=$1 name=$2 ns=$NS_A role=listen
+    shift 2
+    [ "$side" = a ] || { ns=$NS_B; role=connect; }
+    ip netns exec "$ns" "$BIN" host --name "$name" "$@" --port "$role:$CABLE" \
         2>"$DIR/$name.log" &
-    PID_A=$!
+    if [ "$side" = a ]; then PID_A=$!; else PID_B=$!; fi
 }
-
-# start_bob NAME ARGS...: the same in NS_B, connecting to the cable (it
-# waits for its listener); sets PID_B.
-start_bob() {
-    local name=$1
-    shift
-    ip netns exec "$NS_B" "$BIN" host --name "$name" "$@" --port "connect:$CABLE" \
-        2>"$DIR/$name.log" &
-    PID_B=$!
-}
+start_alice() { start_host a "$@"; }
+start_bob() { start_host b "$@"; }
 
 # exists_both: $IF exists in both namespaces (the hosts logged in).
 exists_both() {
