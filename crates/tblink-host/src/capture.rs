@@ -1319,6 +1319,25 @@ mod tests {
         assert!(encode_record(&mut Vec::new(), &Record::Frame(f)).is_err());
     }
 
+    /// A stream header followed by `parts`, ready to read.
+    fn reader(parts: &[&[u8]]) -> StreamReader<Cursor<Vec<u8>>> {
+        let mut s = stream_header().to_vec();
+        for p in parts {
+            s.extend_from_slice(p);
+        }
+        StreamReader::new(Cursor::new(s), &[])
+    }
+
+    /// The next read of `r` reports a stream cut after `have` of `want` bytes.
+    fn assert_truncated(r: &mut StreamReader<Cursor<Vec<u8>>>, have: usize, want: usize) {
+        match r.read_record() {
+            Err(ReadError::Stream(StreamError::Truncated { have: h, want: w })) => {
+                assert_eq!((h, w), (have, want));
+            }
+            other => panic!("expected a truncated stream, got {other:?}"),
+        }
+    }
+
     #[test]
     fn oversized_record_is_refused_from_its_header() {
         let mut h = CONTROL_BYTES[..RECORD_HEADER_LEN].to_vec();
@@ -1326,9 +1345,7 @@ mod tests {
         h[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
         // No body follows: the header alone is enough to refuse it.
         assert_eq!(decode_record(&h), Err(StreamError::TooLong(MAX_RECORD + 1)));
-        let mut s = stream_header().to_vec();
-        s.extend_from_slice(&h);
-        let mut r = StreamReader::new(Cursor::new(s), &[]);
+        let mut r = reader(&[&h]);
         assert!(matches!(
             r.read_record(),
             Err(ReadError::Stream(StreamError::TooLong(n))) if n == MAX_RECORD + 1
@@ -1340,42 +1357,16 @@ mod tests {
         // Incomplete input is not an error by itself.
         assert_eq!(decode_record(&CONTROL_BYTES[..10]), Ok(None));
         assert_eq!(decode_record(&CONTROL_BYTES[..25]), Ok(None));
-        let mut s = stream_header().to_vec();
-        s.extend_from_slice(&CONTROL_BYTES);
-        s.extend_from_slice(&CONTROL_BYTES[..25]);
-        let mut r = StreamReader::new(Cursor::new(s), &[]);
+        let mut r = reader(&[&CONTROL_BYTES, &CONTROL_BYTES[..25]]);
         assert!(matches!(r.read_record(), Ok(Some(Record::Frame(_)))));
-        assert!(matches!(
-            r.read_record(),
-            Err(ReadError::Stream(StreamError::Truncated {
-                have: 25,
-                want: 26
-            }))
-        ));
+        assert_truncated(&mut r, 25, 26);
         // Cut inside a record header.
-        let mut s = stream_header().to_vec();
-        s.extend_from_slice(&CONTROL_BYTES[..5]);
-        let mut r = StreamReader::new(Cursor::new(s), &[]);
-        assert!(matches!(
-            r.read_record(),
-            Err(ReadError::Stream(StreamError::Truncated {
-                have: 5,
-                want: 24
-            }))
-        ));
+        assert_truncated(&mut reader(&[&CONTROL_BYTES[..5]]), 5, 24);
         // Cut inside the stream header.
         let mut r = StreamReader::new(Cursor::new(b"TBLC".to_vec()), &[]);
-        assert!(matches!(
-            r.read_record(),
-            Err(ReadError::Stream(StreamError::Truncated {
-                have: 4,
-                want: 8
-            }))
-        ));
+        assert_truncated(&mut r, 4, 8);
         // Ending between records is a clean end.
-        let mut s = stream_header().to_vec();
-        s.extend_from_slice(&CONTROL_BYTES);
-        let mut r = StreamReader::new(Cursor::new(s), &[]);
+        let mut r = reader(&[&CONTROL_BYTES]);
         assert!(matches!(r.read_record(), Ok(Some(_))));
         assert!(matches!(r.read_record(), Ok(None)));
     }

@@ -4,17 +4,19 @@
 //! [`Shutdown`] ends `serve` without waiting for a timer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use tblink_host::Handed;
 use tblink_host::control::{ControlSocket, PortAction, Request, request};
 use tblink_host::daemon::{self, Shutdown};
 use tblink_host::snapshot::{PortLink, Snapshot};
-use tblink_host::{Handed, HostOptions, Runtime, register_default_drivers};
-use tblink_hostif::NhiConfig;
 use tblink_hostif::cable::inproc::{self, InProcCable};
+use tblink_proto::Timing;
 
 /// Hang guard of the waits below (not a timing goal).
 const GUARD: Duration = Duration::from_secs(20);
@@ -49,13 +51,7 @@ fn serve(name: &'static str, cable: InProcCable, sock: &Path) -> Served {
     let handle = shutdown.clone();
     let (tx, ended) = mpsc::channel();
     let thread = std::thread::spawn(move || {
-        let mut o = HostOptions::new(name);
-        o.nhi = NhiConfig {
-            throttle: Duration::ZERO,
-            ..NhiConfig::default()
-        };
-        let mut rt = Runtime::new(o).unwrap();
-        register_default_drivers(&mut rt).unwrap();
+        let mut rt = common::host_with(name, Timing::default());
         rt.add_port(1, Box::new(Handed::new(cable, "inproc")))
             .unwrap();
         let _ = tx.send(daemon::serve(rt, Some(ctl), handle));

@@ -10,7 +10,7 @@
 //! # Per-peer behaviour (spec 06 §6.2)
 //! * On probe the out HopID (`transmit_path`) is chosen — lowest free in
 //!   `[8, peer maxhopid]` — and our first LOGIN is sent **at once**
-//!   ([`NetConfig::first_login_delay`], default 0; Linux waits 1 s).
+//!   ([`NetTiming::first_login_delay`], default 0; Linux waits 1 s).
 //! * LOGIN: `command_id` pre-incremented, SN = retries % 4; 500 ms for a
 //!   response, 4.5 s before the next attempt, 60 retries (61 attempts),
 //!   then [`NetEvent::LoginTimedOut`]. Any ThunderboltIP message from the

@@ -45,7 +45,7 @@ use crate::csum::Offload;
 use crate::driver::PathRequest;
 use crate::rx::{Gathered, Reassembler, RxConfig, RxFlags};
 use crate::stats::{RxStats, TxStats};
-use crate::tx::{MAX_FRAMES, Transmitter, TxError};
+use crate::tx::{MAX_FRAMES, Transmitter, TxError, TxPacket};
 use crate::vnet::{self, VNET_HDR_LEN};
 
 /// Descriptors per ring (spec 05 §14: ThunderboltIP uses 256).
@@ -691,17 +691,7 @@ impl NetPort {
             Ok(p) => p,
             Err(_) => return Direct::Dropped,
         };
-        for &dl in p.desc_lens() {
-            if start >= self.tx_free.len() {
-                break;
-            }
-            let b = self.tx_free.remove(start);
-            if let Err(rej) = hi.post_tx(ring, TxFrame::data(b.0, usize::from(dl))) {
-                self.tx_free.push(TxBuf(rej.item.buf));
-                self.stats.tx_dropped += 1;
-                break;
-            }
-        }
+        self.post_encoded(hi, ring, start, &p);
         Direct::Queued
     }
 
@@ -735,6 +725,20 @@ impl NetPort {
             Err(TxError::Busy { needed }) => return Sent::Busy(needed),
             Err(_) => return Sent::Dropped,
         };
+        self.post_encoded(hi, ring, start, &p);
+        Sent::Queued
+    }
+
+    /// Post the DMA frames of encoded packet `p`, whose buffers are the
+    /// free TX buffers from `start` on.
+    #[inline]
+    fn post_encoded<H: HostInterface + ?Sized>(
+        &mut self,
+        hi: &mut H,
+        ring: u8,
+        start: usize,
+        p: &TxPacket,
+    ) {
         for &dl in p.desc_lens() {
             if start >= self.tx_free.len() {
                 break;
@@ -748,7 +752,6 @@ impl NetPort {
                 break;
             }
         }
-        Sent::Queued
     }
 
     /// Poll up to `budget` RX completions NAPI style (spec 05 §11): mask

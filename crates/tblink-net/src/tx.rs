@@ -3,7 +3,7 @@
 //! with software checksum completion. No allocation per packet.
 
 use tblink_wire::tbip::{
-    FRAME_HEADER_LEN, FRAME_PAYLOAD, MAX_FRAMES_PER_PACKET, MAX_PACKET, split,
+    FRAME_HEADER_LEN, FRAME_PAYLOAD, MAX_FRAMES_PER_PACKET, MAX_PACKET, Split, split,
 };
 use thiserror::Error;
 
@@ -173,10 +173,19 @@ impl Transmitter {
         offload: Offload,
         bufs: &mut [B],
     ) -> Result<TxPacket, TxError> {
-        match self.encode_inner(packet, offload, bufs) {
+        let r = self.encode_inner(packet, offload, bufs);
+        self.count(r, packet.len())
+    }
+
+    /// Counts the outcome of encoding a packet of `len` bytes as
+    /// [`Transmitter::encode`] documents, and advances the `frame_id` on
+    /// success when the peer matches fragments by it.
+    #[inline]
+    fn count(&mut self, r: Result<TxPacket, TxError>, len: usize) -> Result<TxPacket, TxError> {
+        match r {
             Ok(p) => {
                 self.stats.tx_packets += 1;
-                self.stats.tx_bytes += packet.len() as u64;
+                self.stats.tx_bytes += len as u64;
                 if self.cfg.match_frags_id {
                     self.frame_id = self.frame_id.wrapping_add(1);
                 }
@@ -190,6 +199,21 @@ impl Transmitter {
         }
     }
 
+    /// The frames of a packet of `len` bytes starting with `head` (at least
+    /// its Ethernet header when there is one), or [`TxError::TooLong`]
+    /// when it is longer than [`Transmitter::max_len`] allows.
+    #[inline]
+    fn split_checked(&self, len: usize, head: &[u8]) -> Result<Split, TxError> {
+        let max = self.max_len(head);
+        if len > max {
+            return Err(TxError::TooLong { len, max });
+        }
+        split(len).map_err(|_| TxError::TooLong {
+            len,
+            max: MAX_PACKET,
+        })
+    }
+
     fn encode_inner<B: AsMut<[u8]>>(
         &self,
         packet: &[u8],
@@ -199,17 +223,7 @@ impl Transmitter {
         if packet.is_empty() {
             return Err(TxError::Empty);
         }
-        let max = self.max_len(packet);
-        if packet.len() > max {
-            return Err(TxError::TooLong {
-                len: packet.len(),
-                max,
-            });
-        }
-        let frames = split(packet.len()).map_err(|_| TxError::TooLong {
-            len: packet.len(),
-            max: MAX_PACKET,
-        })?;
+        let frames = self.split_checked(packet.len(), packet)?;
         let needed = frames.len();
         if bufs.len() < needed {
             return Err(TxError::Busy { needed });
@@ -247,21 +261,8 @@ impl Transmitter {
         offload: Offload,
         bufs: &mut [B],
     ) -> Result<TxPacket, TxError> {
-        match self.encode_in_place_inner(len, offload, bufs) {
-            Ok(p) => {
-                self.stats.tx_packets += 1;
-                self.stats.tx_bytes += len as u64;
-                if self.cfg.match_frags_id {
-                    self.frame_id = self.frame_id.wrapping_add(1);
-                }
-                Ok(p)
-            }
-            Err(e @ TxError::Busy { .. }) => Err(e),
-            Err(e) => {
-                self.stats.tx_errors += 1;
-                Err(e)
-            }
-        }
+        let r = self.encode_in_place_inner(len, offload, bufs);
+        self.count(r, len)
     }
 
     fn encode_in_place_inner<B: AsMut<[u8]>>(
@@ -278,7 +279,7 @@ impl Transmitter {
             return Err(TxError::Busy { needed });
         }
         let head_len = len.min(FRAME_PAYLOAD);
-        let max = {
+        let frames = {
             let head = bufs
                 .first_mut()
                 .and_then(|b| {
@@ -286,15 +287,8 @@ impl Transmitter {
                         .get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + head_len)
                 })
                 .ok_or(TxError::BufferTooSmall)?;
-            self.max_len(head)
+            self.split_checked(len, head)?
         };
-        if len > max {
-            return Err(TxError::TooLong { len, max });
-        }
-        let frames = split(len).map_err(|_| TxError::TooLong {
-            len,
-            max: MAX_PACKET,
-        })?;
         let plan = {
             let mut frags: [&[u8]; MAX_FRAMES] = [&[]; MAX_FRAMES];
             for (f, (slot, buf)) in split(len)

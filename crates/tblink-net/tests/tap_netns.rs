@@ -61,8 +61,11 @@ mod serde_like {
     }
 }
 
-#[test]
-fn tap_in_private_namespace() {
+/// Run `f` on a thread in a fresh network namespace, or say why the test
+/// is skipped (no /dev/net/tun, no `ip`, no namespaces). unshare(CLONE_NEWNET)
+/// affects only the calling thread; `ip` children spawned from it inherit
+/// the namespace.
+fn in_private_netns(f: impl FnOnce() + Send + 'static) {
     if !tun_available() {
         println!("skipped: /dev/net/tun is not available");
         return;
@@ -71,13 +74,20 @@ fn tap_in_private_namespace() {
         println!("skipped: `ip` (iproute2) is not installed");
         return;
     }
-    // unshare(CLONE_NEWNET) affects only the calling thread; `ip` children
-    // spawned from it inherit the namespace.
     std::thread::spawn(|| {
         if let Err(e) = unshare_netns() {
             println!("skipped: cannot create a network namespace: {e}");
             return;
         }
+        f();
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn tap_in_private_namespace() {
+    in_private_netns(|| {
         let name = stable_name(&Uuid::from_u128(0x0b5e8f3a_7c2d_4e19_a6b4_5d3c2b1a0f9e));
         let mut tap = Tap::open(&name, TapOptions::default()).unwrap();
         assert_eq!(tap.name(), name);
@@ -122,9 +132,7 @@ fn tap_in_private_namespace() {
             .output()
             .unwrap();
         assert!(!gone.status.success());
-    })
-    .join()
-    .unwrap();
+    });
 }
 
 #[test]
@@ -144,19 +152,7 @@ fn invalid_names_are_refused() {
 /// the frame limit).
 #[test]
 fn vnet_tap_offloads() {
-    if !tun_available() {
-        println!("skipped: /dev/net/tun is not available");
-        return;
-    }
-    if Command::new("ip").arg("-V").output().is_err() {
-        println!("skipped: `ip` (iproute2) is not installed");
-        return;
-    }
-    std::thread::spawn(|| {
-        if let Err(e) = unshare_netns() {
-            println!("skipped: cannot create a network namespace: {e}");
-            return;
-        }
+    in_private_netns(|| {
         let name = "tbvnet0";
         let mut tap = Tap::open(name, TapOptions { vnet_hdr: true }).unwrap();
         tap.set_carrier(true).unwrap();
@@ -218,7 +214,5 @@ fn vnet_tap_offloads() {
         assert!(!write(&mut tap, &[&hdr, &half, &half, &[0, 0]]).unwrap());
         assert_eq!(tap.oversize_drops(), 1);
         assert!(write(&mut tap, &[&hdr[..2]]).is_err());
-    })
-    .join()
-    .unwrap();
+    });
 }

@@ -6,22 +6,10 @@
 #[path = "../../../fuzz/src/wire_checks.rs"]
 mod wire_checks;
 
-use std::path::PathBuf;
+#[path = "../../../fuzz/src/corpus.rs"]
+mod corpus;
 
-fn replay(target: &str, check: fn(&[u8])) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target);
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let mut n = 0;
-    for entry in entries {
-        let path = entry.unwrap().path();
-        let data = std::fs::read(&path).unwrap();
-        check(&data);
-        n += 1;
-    }
-    assert!(n > 0, "corpus {target} is empty");
-}
+use corpus::replay;
 
 #[test]
 fn tbip_frame_corpus() {

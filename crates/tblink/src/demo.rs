@@ -530,58 +530,23 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut ok = true;
     match &ping {
         Some(pg) => {
-            let loss = if pg.sent == 0 {
-                100.0
-            } else {
-                100.0 * f64::from(pg.sent - pg.received.min(pg.sent)) / f64::from(pg.sent)
-            };
             ok &= pg.sent > 0 && pg.received == pg.sent;
-            match pg.rtt {
-                Some((mn, avg, mx)) => {
-                    let _ = writeln!(
-                        o,
-                        "ping: {}/{} replies ({loss:.0}% loss), RTT min/avg/max {mn:.3}/{avg:.3}/{mx:.3} ms",
-                        pg.received, pg.sent
-                    );
-                }
-                None => {
-                    let _ = writeln!(
-                        o,
-                        "ping: {}/{} replies ({loss:.0}% loss)",
-                        pg.received, pg.sent
-                    );
-                }
-            }
+            ping_line(&mut o, pg.received, pg.sent, pg.rtt);
         }
         None => {
             let _ = writeln!(o, "ping: not installed");
         }
     }
-    let _ = writeln!(
-        o,
-        "throughput ({tool}, {} s each way): {} → {} {:.2} Gbit/s, {} → {} {:.2} Gbit/s",
-        args.duration,
-        names[0],
-        names[1],
-        ab / 1e9,
-        names[1],
-        names[0],
-        ba / 1e9
+    throughput_line(
+        &mut o,
+        &names,
+        &format!("{tool}, {} s each way", args.duration),
+        ab,
+        ba,
     );
-    for (i, s) in snaps.iter().enumerate() {
-        if let Some(n) = s.as_ref().and_then(|s| s.net.first()) {
-            let _ = writeln!(
-                o,
-                "{:<6} {}: tx {} packets {} bytes, rx {} packets {} bytes, rx errors {}, tx errors {}",
-                names[i],
-                n.ifname,
-                n.tx_packets,
-                n.tx_bytes,
-                n.rx_packets,
-                n.rx_bytes,
-                n.rx_errors,
-                n.tx_errors
-            );
+    for (name, s) in names.iter().zip(&snaps) {
+        if let Some(s) = s {
+            net_line(&mut o, name, s);
         }
     }
     print!("{o}");
@@ -810,6 +775,46 @@ fn mac_str(m: [u8; 6]) -> String {
     )
 }
 
+/// `ping: R/S replies (L% loss)`, with the RTTs (min, avg, max in ms)
+/// when there are any; 100% loss when nothing was sent.
+fn ping_line(o: &mut String, received: u32, sent: u32, rtt: Option<(f64, f64, f64)>) {
+    let loss = if sent == 0 {
+        100.0
+    } else {
+        100.0 * f64::from(sent - received.min(sent)) / f64::from(sent)
+    };
+    let _ = write!(o, "ping: {received}/{sent} replies ({loss:.0}% loss)");
+    if let Some((mn, avg, mx)) = rtt {
+        let _ = write!(o, ", RTT min/avg/max {mn:.3}/{avg:.3}/{mx:.3} ms");
+    }
+    o.push('\n');
+}
+
+/// Throughput both ways between the two hosts, measured as `how` says.
+fn throughput_line(o: &mut String, names: &[&str; 2], how: &str, ab: f64, ba: f64) {
+    let _ = writeln!(
+        o,
+        "throughput ({how}): {} → {} {:.2} Gbit/s, {} → {} {:.2} Gbit/s",
+        names[0],
+        names[1],
+        ab / 1e9,
+        names[1],
+        names[0],
+        ba / 1e9
+    );
+}
+
+/// The counters of host `name`'s network interface, if it has one.
+fn net_line(o: &mut String, name: &str, s: &Snapshot) {
+    if let Some(n) = s.net.first() {
+        let _ = writeln!(
+            o,
+            "{name:<6} {}: tx {} packets {} bytes, rx {} packets {} bytes, rx errors {}, tx errors {}",
+            n.ifname, n.tx_packets, n.tx_bytes, n.rx_packets, n.rx_bytes, n.rx_errors, n.tx_errors
+        );
+    }
+}
+
 fn timeline_table(o: &mut String, names: &[&str; 2], snaps: &[Snapshot; 2]) {
     let _ = writeln!(o, "timeline (ms after the cable came up, per host):");
     let _ = writeln!(
@@ -827,6 +832,41 @@ fn timeline_table(o: &mut String, names: &[&str; 2], snaps: &[Snapshot; 2]) {
             f(since_plug(s, "properties")),
             f(since_plug(s, "login")),
             f(since_plug(s, "carrier_on"))
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tblink_host::snapshot::NetIfInfo;
+
+    use super::*;
+
+    #[test]
+    fn report_lines() {
+        let mut o = String::new();
+        ping_line(&mut o, 19, 20, Some((0.1, 0.25, 1.5)));
+        ping_line(&mut o, 0, 0, None);
+        throughput_line(&mut o, &NAMES, "iperf3, 3 s each way", 9.5e9, 1.25e9);
+        let mut s = Snapshot::default();
+        net_line(&mut o, "bob", &s);
+        s.net.push(NetIfInfo {
+            ifname: "tb0".into(),
+            tx_packets: 1,
+            tx_bytes: 2,
+            rx_packets: 3,
+            rx_bytes: 4,
+            rx_errors: 5,
+            tx_errors: 6,
+            ..NetIfInfo::default()
+        });
+        net_line(&mut o, "bob", &s);
+        assert_eq!(
+            o,
+            "ping: 19/20 replies (5% loss), RTT min/avg/max 0.100/0.250/1.500 ms\n\
+             ping: 0/0 replies (100% loss)\n\
+             throughput (iperf3, 3 s each way): alice → bob 9.50 Gbit/s, bob → alice 1.25 Gbit/s\n\
+             bob    tb0: tx 1 packets 2 bytes, rx 3 packets 4 bytes, rx errors 5, tx errors 6\n"
         );
     }
 }

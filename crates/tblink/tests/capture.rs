@@ -8,6 +8,8 @@
 //! captures with a complete stream, and a host runs at most 4 captures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -93,6 +95,13 @@ fn until(limit: Duration, what: &str, f: impl Fn() -> bool) {
     }
 }
 
+/// `tblink capture --control SOCK`.
+fn capture(sock: &Path) -> Command {
+    let mut c = common::bin();
+    c.arg("capture").arg("--control").arg(sock);
+    c
+}
+
 struct Record {
     dir_flag: u32,
     data: Vec<u8>,
@@ -131,17 +140,13 @@ fn read_control_records(path: &Path) -> Vec<Record> {
 
 #[test]
 fn capture_records_discovery_until_sigint() {
-    let dir = std::env::temp_dir().join(format!("tblink-capture-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::tmpdir("capture", "test");
     let (a_sock, b_sock): (PathBuf, PathBuf) = (dir.join("alice.sock"), dir.join("bob.sock"));
     let file = dir.join("alice.pcapng");
     let (a_end, b_end) = inproc::pair().unwrap();
     let alice = serve("alice", a_end, &a_sock);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tblink"))
-        .arg("capture")
-        .arg("--control")
-        .arg(&a_sock)
+    let mut child = capture(&a_sock)
         .args(["--port", "1", "-w"])
         .arg(&file)
         .stderr(Stdio::piped())
@@ -220,13 +225,9 @@ fn capture_records_discovery_until_sigint() {
 
 #[test]
 fn capture_refuses_unknown_port_and_missing_host() {
-    let dir = std::env::temp_dir().join(format!("tblink-capture-refuse-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::tmpdir("capture", "refuse");
     let sock = dir.join("alice.sock");
-    let out = Command::new(env!("CARGO_BIN_EXE_tblink"))
-        .arg("capture")
-        .arg("--control")
-        .arg(&sock)
+    let out = capture(&sock)
         .arg("-w")
         .arg(dir.join("x.pcapng"))
         .output()
@@ -236,10 +237,7 @@ fn capture_refuses_unknown_port_and_missing_host() {
 
     let (a_end, _b_end) = inproc::pair().unwrap();
     let alice = serve("alice", a_end, &sock);
-    let out = Command::new(env!("CARGO_BIN_EXE_tblink"))
-        .arg("capture")
-        .arg("--control")
-        .arg(&sock)
+    let out = capture(&sock)
         .args(["--port", "5", "-w"])
         .arg(dir.join("x.pcapng"))
         .output()
@@ -270,8 +268,7 @@ fn drain(c: &mut CaptureClient) -> Option<(usize, EndStats)> {
 /// stream already holds its queued packets and its `end` record.
 #[test]
 fn stopping_host_finishes_its_capture_streams() {
-    let dir = std::env::temp_dir().join(format!("tblink-capture-stop-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::tmpdir("capture", "stop");
     let sock = dir.join("alice.sock");
     let (a_end, _b_end) = inproc::pair().unwrap();
     let alice = serve("alice", a_end, &sock);
@@ -295,8 +292,7 @@ fn stopping_host_finishes_its_capture_streams() {
 
 #[test]
 fn host_runs_at_most_four_captures() {
-    let dir = std::env::temp_dir().join(format!("tblink-capture-cap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::tmpdir("capture", "cap");
     let sock = dir.join("alice.sock");
     let (a_end, _b_end) = inproc::pair().unwrap();
     let alice = serve("alice", a_end, &sock);
@@ -316,10 +312,7 @@ fn host_runs_at_most_four_captures() {
     let refused = start().unwrap_err();
     assert!(refused.contains("at most 4 at once"), "{refused}");
     // The binary reports the refusal and exits 1.
-    let out = Command::new(env!("CARGO_BIN_EXE_tblink"))
-        .arg("capture")
-        .arg("--control")
-        .arg(&sock)
+    let out = capture(&sock)
         .arg("-w")
         .arg(dir.join("x.pcapng"))
         .output()

@@ -2,46 +2,25 @@
 //! shared-memory cable.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tblink"))
-}
+use common::{Daemon, bin};
 
 fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tblink-dmatest-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tmpdir("dmatest-cli", tag)
 }
 
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(name: &str, port: &str, control: &Path, extra: &[&str]) -> Daemon {
-        let c = bin()
-            .args(["host", "--name", name, "--port", port, "--control"])
-            .arg(control)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Daemon(c)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// `tblink dmatest --control SOCK`.
+fn dmatest(control: &Path) -> Command {
+    let mut c = bin();
+    c.arg("dmatest").arg("--control").arg(control);
+    c
 }
 
 /// One raw request line on a control socket.
@@ -89,13 +68,13 @@ fn pair(tag: &str, bob_extra: &[&str]) -> (PathBuf, PathBuf, Daemon, Daemon) {
     let d = tmpdir(tag);
     let cable = d.join("cable.sock");
     let (ca, cb) = (d.join("a.sock"), d.join("b.sock"));
-    let b = Daemon::start(
+    let b = Daemon::start_with(
         "bob",
         &format!("connect:{}", cable.display()),
-        &cb,
+        Some(&cb),
         bob_extra,
     );
-    let a = Daemon::start("alice", &format!("listen:{}", cable.display()), &ca, &[]);
+    let a = Daemon::start("alice", &format!("listen:{}", cable.display()), Some(&ca));
     wait_for(Duration::from_secs(15), "discovery", || {
         bound(&ca, "bob", "echo") && bound(&cb, "alice", "echo")
     });
@@ -109,10 +88,7 @@ fn transfer_between_two_hosts() {
         bound(&ca, "bob", "dma_test") && bound(&cb, "alice", "dma_test")
     });
 
-    let o = bin()
-        .arg("dmatest")
-        .arg("--control")
-        .arg(&ca)
+    let o = dmatest(&ca)
         .arg("--peer-control")
         .arg(&cb)
         .args(["--port", "1", "--packets", "1000", "--json"])
@@ -153,10 +129,7 @@ fn transfer_between_two_hosts() {
     );
 
     // Text output, short frames.
-    let o = bin()
-        .arg("dmatest")
-        .arg("--control")
-        .arg(&ca)
+    let o = dmatest(&ca)
         .arg("--peer-control")
         .arg(&cb)
         .args(["--packets", "200", "--size", "512"])
@@ -174,10 +147,7 @@ fn transfer_between_two_hosts() {
     assert!(text.contains("Gbit/s sender"), "{text}");
 
     // Linux's procedure by hand: receiver first, then the sender.
-    let rx = bin()
-        .arg("dmatest")
-        .arg("--control")
-        .arg(&cb)
+    let rx = dmatest(&cb)
         .args(["--receive-only", "--packets", "100", "--json"])
         .stdout(Stdio::piped())
         .spawn()
@@ -193,10 +163,7 @@ fn transfer_between_two_hosts() {
         busy["error"].as_str().unwrap().contains("already running"),
         "{busy}"
     );
-    let o = bin()
-        .arg("dmatest")
-        .arg("--control")
-        .arg(&ca)
+    let o = dmatest(&ca)
         .args(["--send-only", "--packets", "100", "--json"])
         .output()
         .unwrap();
@@ -212,10 +179,7 @@ fn transfer_between_two_hosts() {
 
     // The sender cannot set up (out HopID 200 is above the peer's
     // maxhopid): the receiver, armed to wait forever, is cancelled at once.
-    let mut c = bin()
-        .arg("dmatest")
-        .arg("--control")
-        .arg(&ca)
+    let mut c = dmatest(&ca)
         .arg("--peer-control")
         .arg(&cb)
         .args(["--packets", "10", "--timeout", "0", "--out-hopid", "200"])
@@ -247,10 +211,7 @@ fn transfer_between_two_hosts() {
     assert_eq!(v["receiver"]["running"], false);
     // --loopback: one run sending and receiving on alice's service. Bob
     // is no dongle: nothing comes back, and the receive timeout ends it.
-    let o = bin()
-        .arg("dmatest")
-        .arg("--control")
-        .arg(&ca)
+    let o = dmatest(&ca)
         .args(["--loopback", "--packets", "5", "--timeout", "0.3", "--json"])
         .output()
         .unwrap();
@@ -265,10 +226,7 @@ fn transfer_between_two_hosts() {
     assert_eq!((&r["packets_sent"], &r["missing"]), (&5.into(), &5.into()));
     assert!(r["detail"].as_str().unwrap().contains("timed out"), "{r}");
     // Both services are free again.
-    let o = bin()
-        .arg("dmatest")
-        .arg("--control")
-        .arg(&ca)
+    let o = dmatest(&ca)
         .arg("--peer-control")
         .arg(&cb)
         .args(["--packets", "10"])
@@ -281,13 +239,7 @@ fn transfer_between_two_hosts() {
 fn clear_errors() {
     let (ca, cb, _a, _b) = pair("errors", &["--no-dmatest"]);
     let run = |args: &[&str]| {
-        let o = bin()
-            .arg("dmatest")
-            .arg("--control")
-            .arg(&ca)
-            .args(args)
-            .output()
-            .unwrap();
+        let o = dmatest(&ca).args(args).output().unwrap();
         (
             o.status.code(),
             String::from_utf8_lossy(&o.stderr).to_string(),
@@ -328,11 +280,7 @@ fn clear_errors() {
         "{v}"
     );
     // No such host.
-    let o = bin()
-        .args(["dmatest", "--control"])
-        .arg(ca.with_file_name("nobody.sock"))
-        .output()
-        .unwrap();
+    let o = dmatest(&ca.with_file_name("nobody.sock")).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("not running"),
@@ -349,10 +297,10 @@ fn cable_looped_back_to_the_same_host() {
     let cable = d.join("cable.sock");
     let ca = d.join("a.sock");
     let connect = format!("connect:{}", cable.display());
-    let _a = Daemon::start(
+    let _a = Daemon::start_with(
         "loopy",
         &format!("listen:{}", cable.display()),
-        &ca,
+        Some(&ca),
         &["--port", &connect],
     );
     wait_for(Duration::from_secs(15), "discovery of ourselves", || {
@@ -374,10 +322,7 @@ fn cable_looped_back_to_the_same_host() {
                 == 2
         })
     });
-    let o = bin()
-        .arg("dmatest")
-        .arg("--control")
-        .arg(&ca)
+    let o = dmatest(&ca)
         .args(["--port", "3", "--packets", "500", "--json"])
         .output()
         .unwrap();

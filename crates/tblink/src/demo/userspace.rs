@@ -32,7 +32,8 @@ use tblink_hostif::cable::inproc;
 use tblink_net::queue::{QueueDevices, QueueEnd};
 
 use super::{
-    ADDR_A, ADDR_B, LinkKind, NAMES, Progress, TCP_PORT, UP_LIMIT, mac_str, timeline_table,
+    ADDR_A, ADDR_B, LinkKind, NAMES, Progress, TCP_PORT, UP_LIMIT, mac_str, net_line, ping_line,
+    throughput_line, timeline_table,
 };
 
 /// Echo requests sent (as `ping -c 20` on the root path).
@@ -560,34 +561,20 @@ pub fn run(p: &Progress, opts: Options) -> anyhow::Result<ExitCode> {
         up.as_secs_f64() * 1e3
     );
     let received = u16::try_from(pings.rtts_ms.len()).unwrap_or(u16::MAX);
-    let loss =
-        100.0 * f64::from(pings.sent - received.min(pings.sent)) / f64::from(pings.sent.max(1));
     let r = &pings.rtts_ms;
-    if r.is_empty() {
-        let _ = writeln!(
-            o,
-            "ping: {received}/{} replies ({loss:.0}% loss)",
-            pings.sent
-        );
-    } else {
+    let rtt = (!r.is_empty()).then(|| {
         let mn = r.iter().copied().fold(f64::INFINITY, f64::min);
         let mx = r.iter().copied().fold(0.0, f64::max);
         let avg = r.iter().sum::<f64>() / r.len() as f64;
-        let _ = writeln!(
-            o,
-            "ping: {received}/{} replies ({loss:.0}% loss), RTT min/avg/max {mn:.3}/{avg:.3}/{mx:.3} ms",
-            pings.sent
-        );
-    }
-    let _ = writeln!(
-        o,
-        "throughput (smoltcp TCP in this process, one thread, {secs} s each way): {} → {} {:.2} Gbit/s, {} → {} {:.2} Gbit/s",
-        NAMES[0],
-        NAMES[1],
-        ab / 1e9,
-        NAMES[1],
-        NAMES[0],
-        ba / 1e9
+        (mn, avg, mx)
+    });
+    ping_line(&mut o, received.into(), pings.sent.into(), rtt);
+    throughput_line(
+        &mut o,
+        &NAMES,
+        &format!("smoltcp TCP in this process, one thread, {secs} s each way"),
+        ab,
+        ba,
     );
     let _ = writeln!(
         o,
@@ -598,21 +585,8 @@ pub fn run(p: &Progress, opts: Options) -> anyhow::Result<ExitCode> {
             "BYTES LOST OR DAMAGED"
         }
     );
-    for (i, s) in snaps.iter().enumerate() {
-        if let Some(n) = s.net.first() {
-            let _ = writeln!(
-                o,
-                "{:<6} {}: tx {} packets {} bytes, rx {} packets {} bytes, rx errors {}, tx errors {}",
-                NAMES[i],
-                n.ifname,
-                n.tx_packets,
-                n.tx_bytes,
-                n.rx_packets,
-                n.rx_bytes,
-                n.rx_errors,
-                n.tx_errors
-            );
-        }
+    for (name, s) in NAMES.iter().zip(&snaps) {
+        net_line(&mut o, name, s);
     }
     print!("{o}");
     let ok = received == pings.sent && ab_ok && ba_ok && ab > 0.0 && ba > 0.0;

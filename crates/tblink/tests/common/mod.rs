@@ -29,12 +29,18 @@ impl Daemon {
     /// `tblink host --name NAME --port PORT [--control PATH]`; without a
     /// control path the socket goes to the default places.
     pub fn start(name: &str, port: &str, control: Option<&Path>) -> Daemon {
+        Daemon::start_with(name, port, control, &[])
+    }
+
+    /// [`Daemon::start`] with `extra` arguments after the others.
+    pub fn start_with(name: &str, port: &str, control: Option<&Path>, extra: &[&str]) -> Daemon {
         let mut c = bin();
         c.args(["host", "--name", name, "--port", port]);
         if let Some(p) = control {
             c.arg("--control").arg(p);
         }
         let c = c
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
