@@ -167,7 +167,15 @@ pub trait Extension: fmt::Debug {
 const FD_THROTTLE: Duration = Duration::from_micros(100);
 /// READ requests sent to whatever a hot-plug EVENT reports before it is
 /// taken for another host (no answer) rather than a router (spec 04 §6).
-const PROBE_ATTEMPTS: u8 = 4;
+const PROBE_ATTEMPTS: u8 = 8;
+/// How long each of those READs waits for its answer at most (less if the
+/// stack's request timeout is shorter). A router's config space answers
+/// within a control round trip; the emulated controller, like a host
+/// router of another domain, leaves the READ unanswered, so a host
+/// behind device routers is recognised after `PROBE_ATTEMPTS` ×
+/// `PROBE_TIMEOUT` (800 ms). More, shorter attempts also make it less
+/// likely that a lossy link makes a router look like a host.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// A plugged adapter of a router of our domain whose far side is not known
 /// yet: a router answers the READ of its config space, another host's
@@ -737,9 +745,13 @@ impl Runtime {
         self.send_probe(route);
         self.probes.push(Probe {
             route,
-            deadline: now + self.host.config().timing.request_timeout,
+            deadline: now + self.probe_timeout(),
             attempts: 1,
         });
+    }
+
+    fn probe_timeout(&self) -> Duration {
+        self.host.config().timing.request_timeout.min(PROBE_TIMEOUT)
     }
 
     /// Resend due READs; a route that never answered is another host:
@@ -754,7 +766,7 @@ impl Runtime {
         if due.is_empty() {
             return false;
         }
-        let timeout = self.host.config().timing.request_timeout;
+        let timeout = self.probe_timeout();
         for d in due {
             if d.attempts < PROBE_ATTEMPTS {
                 self.send_probe(d.route);
