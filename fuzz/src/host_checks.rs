@@ -7,8 +7,9 @@
 use std::io::{ErrorKind, Read};
 
 use tblink_host::capture::{
-    MAX_RECORD, RECORD_HEADER_LEN, ReadError, Record, STREAM_HEADER_LEN, StreamError, StreamReader,
-    decode_record, decode_stream_header, encode_record,
+    Direction, Frame, FrameKind, MAX_RECORD, RECORD_HEADER_LEN, ReadError, Record,
+    STREAM_HEADER_LEN, StreamError, StreamReader, decode_record, decode_stream_header,
+    encode_record,
 };
 use tblink_host::dmatest::{DmaTestReport, count_frame};
 use tblink_wire::dmatest::{FRAME_SIZE, PATTERN_LEN, check_pattern, fill_pattern};
@@ -130,12 +131,39 @@ fn reencode(r: &Record<'_>, raw: &[u8]) -> Vec<u8> {
 /// Byte 0: bits 0..4 = length of the chunk schedule that follows (bytes:
 /// bit 7 = time out first, bits 0..6 = n, a chunk of n² bytes, 0 = all the
 /// rest), bits 5..7 = bytes of the stream handed to the reader as already
-/// read (its `prefix`). The rest is the stream.
+/// read (its `prefix`). Then a lead byte: with bit 7 set, 1 + bits 0..1
+/// records of [`MAX_RECORD`] bytes and one of 4 × the next 16-bit value
+/// are put after the stream header, so that the reader's buffer fills and
+/// has to be compacted. The rest is the stream.
 pub fn capture_stream(data: &[u8]) {
     let Some((&cfg, rest)) = data.split_first() else {
         return;
     };
-    let (schedule, stream) = rest.split_at(usize::from(cfg & 0x1f).min(rest.len()));
+    let (schedule, rest) = rest.split_at(usize::from(cfg & 0x1f).min(rest.len()));
+    let (lead, rest) = rest.split_first().map_or((0, rest), |(&b, r)| (b, r));
+    let mut rest = rest;
+    let mut stream = rest.get(..STREAM_HEADER_LEN).unwrap_or(rest).to_vec();
+    if lead & 0x80 != 0 {
+        // Large records first, so that the rest of the stream arrives
+        // where the reader has to move its bytes to make room.
+        let last = usize::from(u16_at(&mut rest)) * 4;
+        let mut lens = vec![MAX_RECORD as usize; 1 + usize::from(lead & 3)];
+        lens.push(last);
+        for (i, len) in lens.into_iter().enumerate() {
+            let data = vec![i as u8; len];
+            let f = Frame {
+                t_ns: i as u64,
+                port: lead >> 2 & 0x1f,
+                dir: Direction::Tx,
+                kind: FrameKind::Ethernet { hop: 8 },
+                orig_len: len as u32,
+                data: &data,
+            };
+            encode_record(&mut stream, &Record::Frame(f)).unwrap();
+        }
+    }
+    stream.extend_from_slice(rest.get(STREAM_HEADER_LEN..).unwrap_or(&[]));
+    let stream = &stream[..];
     let (prefix, src) = stream.split_at(usize::from(cfg >> 5).min(stream.len()));
     let (want_recs, want_end) = decode_all(stream);
 
