@@ -1410,6 +1410,29 @@ mod tests {
     }
 
     #[test]
+    fn count_frame_counts_each_problem() {
+        let mut rep = DmaTestReport::default();
+        let f = frame();
+        count_frame(&mut rep, &f, false, false, FRAME_SIZE, true);
+        // CRC error, short and not the pattern: three counters, one frame.
+        count_frame(&mut rep, &[0u8; 10], true, false, FRAME_SIZE, true);
+        count_frame(&mut rep, &f[..100], false, true, 100, true);
+        assert_eq!(
+            (rep.packets_received, rep.bytes_received),
+            (3, FRAME_SIZE as u64 + 110)
+        );
+        assert_eq!(
+            (
+                rep.crc_errors,
+                rep.buffer_overflow_errors,
+                rep.length_errors,
+                rep.pattern_errors
+            ),
+            (1, 1, 1, 1)
+        );
+    }
+
+    #[test]
     fn request_rules() {
         let mut r = DmaTestRequest::new(1);
         assert_eq!(r.validate(), Err(DmaTestError::NothingToDo));
