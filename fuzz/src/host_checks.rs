@@ -131,18 +131,19 @@ fn reencode(r: &Record<'_>, raw: &[u8]) -> Vec<u8> {
 /// Byte 0: bits 0..4 = length of the chunk schedule that follows (bytes:
 /// bit 7 = time out first, bits 0..6 = n, a chunk of n² bytes, 0 = all the
 /// rest), bits 5..7 = bytes of the stream handed to the reader as already
-/// read (its `prefix`). Then a lead byte: with bit 7 set, 1 + bits 0..1
-/// records of [`MAX_RECORD`] bytes and one of 4 × the next 16-bit value
-/// are put after the stream header, so that the reader's buffer fills and
-/// has to be compacted. The rest is the stream.
+/// read (its `prefix`). Then a lead byte, the 8 bytes of the stream
+/// header, and the rest of the stream; with bit 7 of the lead byte set,
+/// 1 + bits 0..1 records of [`MAX_RECORD`] bytes and one of 4 × the
+/// 16-bit value after the header bytes are put between header and rest,
+/// so that the reader's buffer fills and has to be compacted.
 pub fn capture_stream(data: &[u8]) {
     let Some((&cfg, rest)) = data.split_first() else {
         return;
     };
     let (schedule, rest) = rest.split_at(usize::from(cfg & 0x1f).min(rest.len()));
     let (lead, rest) = rest.split_first().map_or((0, rest), |(&b, r)| (b, r));
-    let mut rest = rest;
-    let mut stream = rest.get(..STREAM_HEADER_LEN).unwrap_or(rest).to_vec();
+    let (head, mut rest) = rest.split_at(STREAM_HEADER_LEN.min(rest.len()));
+    let mut stream = head.to_vec();
     if lead & 0x80 != 0 {
         // Large records first, so that the rest of the stream arrives
         // where the reader has to move its bytes to make room.
@@ -162,7 +163,7 @@ pub fn capture_stream(data: &[u8]) {
             encode_record(&mut stream, &Record::Frame(f)).unwrap();
         }
     }
-    stream.extend_from_slice(rest.get(STREAM_HEADER_LEN..).unwrap_or(&[]));
+    stream.extend_from_slice(rest);
     let stream = &stream[..];
     let (prefix, src) = stream.split_at(usize::from(cfg >> 5).min(stream.len()));
     let (want_recs, want_end) = decode_all(stream);
