@@ -14,26 +14,11 @@ fn tx() -> Transmitter {
     Transmitter::new(TxConfig::default())
 }
 
-fn l4_offset(p: &[u8]) -> usize {
-    let (l3, et) = l3(p);
-    if et == 0x0800 {
-        l3 + (p[l3] & 0xf) as usize * 4
-    } else {
-        let mut next = p[l3 + 6];
-        let mut off = l3 + 40;
-        while next == 60 {
-            next = p[off];
-            off += (p[off + 1] as usize + 1) * 8;
-        }
-        off
-    }
-}
-
 fn check_all_modes(p: &[u8]) {
     let mut t = tx();
     let full = through(&mut t, p, Offload::Full);
     let c_full = verify(&full);
-    let l4 = l4_offset(p);
+    let (l4, _) = l4(p);
     let proto_field = if full.len() > l4 && is_tcp(p) { 16 } else { 6 };
     let partial = through(
         &mut t,
@@ -123,7 +108,7 @@ fn udp_zero_becomes_ffff() {
         } else {
             ipv4(17, 200, false, 0, 7)
         };
-        let l4 = l4_offset(&p);
+        let (l4, _) = l4(&p);
         // Zero the checksum field and the last word, then choose the last
         // word so that the full sum is 0xFFFF: the checksum is then 0.
         p[l4 + 6] = 0;

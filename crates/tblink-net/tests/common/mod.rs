@@ -112,18 +112,12 @@ pub fn l3(p: &[u8]) -> (usize, u16) {
     }
 }
 
-/// Verify every checksum of a packet with the naive sum; returns the L4
-/// checksum value found.
-pub fn verify(p: &[u8]) -> u16 {
+/// Where the L4 header starts and its protocol number (IPv6: after the
+/// destination-options headers the builders add).
+pub fn l4(p: &[u8]) -> (usize, u8) {
     let (l3, et) = l3(p);
-    let (l4, proto, pseudo_addr): (usize, u8, Vec<u8>) = if et == 0x0800 {
-        let ihl = (p[l3] & 0xf) as usize * 4;
-        assert_eq!(
-            naive_sum(&[&p[l3..l3 + ihl]]),
-            0xffff,
-            "IPv4 header checksum"
-        );
-        (l3 + ihl, p[l3 + 9], p[l3 + 12..l3 + 20].to_vec())
+    if et == 0x0800 {
+        (l3 + (p[l3] & 0xf) as usize * 4, p[l3 + 9])
     } else {
         let mut next = p[l3 + 6];
         let mut off = l3 + 40;
@@ -131,7 +125,20 @@ pub fn verify(p: &[u8]) -> u16 {
             next = p[off];
             off += (p[off + 1] as usize + 1) * 8;
         }
-        (off, next, p[l3 + 8..l3 + 40].to_vec())
+        (off, next)
+    }
+}
+
+/// Verify every checksum of a packet with the naive sum; returns the L4
+/// checksum value found.
+pub fn verify(p: &[u8]) -> u16 {
+    let (l3, et) = l3(p);
+    let (l4, proto) = l4(p);
+    let pseudo_addr = if et == 0x0800 {
+        assert_eq!(naive_sum(&[&p[l3..l4]]), 0xffff, "IPv4 header checksum");
+        p[l3 + 12..l3 + 20].to_vec()
+    } else {
+        p[l3 + 8..l3 + 40].to_vec()
     };
     let len = (p.len() - l4) as u32;
     let mut pseudo = pseudo_addr;
