@@ -207,6 +207,16 @@ struct CrcChecked {
     tap: Tap,
 }
 
+impl CrcChecked {
+    /// Show a packet the inner cable took to the capture tap.
+    fn tapped(&self, sent: bool, pkt: &Packet<'_>) -> bool {
+        if sent {
+            self.tap.packet(Direction::Tx, pkt);
+        }
+        sent
+    }
+}
+
 fn control_crc_ok(pdf: Pdf, bytes: &[u8]) -> bool {
     let n = bytes.len();
     if !pdf.crc_checked() || n < 8 || !n.is_multiple_of(4) {
@@ -222,10 +232,11 @@ impl Cable for CrcChecked {
     }
     fn try_send(&mut self, pkt: &Packet<'_>) -> bool {
         let sent = self.inner.try_send(pkt);
-        if sent {
-            self.tap.packet(Direction::Tx, pkt);
-        }
-        sent
+        self.tapped(sent, pkt)
+    }
+    fn try_send_quiet(&mut self, pkt: &Packet<'_>) -> bool {
+        let sent = self.inner.try_send_quiet(pkt);
+        self.tapped(sent, pkt)
     }
     fn flush(&mut self) {
         self.inner.flush()
@@ -295,6 +306,9 @@ pub struct Runtime {
     probes: Vec<Probe>,
     /// Last time an extension descriptor ended a wait.
     fd_wake: std::time::Instant,
+    /// That wake-up came less than [`FD_THROTTLE`] after the one before:
+    /// the descriptors carry a stream, so the next wake-up is moderated.
+    fd_streak: bool,
 }
 
 fn kind_name(k: PeerKind) -> &'static str {
@@ -361,6 +375,7 @@ impl Runtime {
             routers: Vec::new(),
             probes: Vec::new(),
             fd_wake: std::time::Instant::now(),
+            fd_streak: false,
         })
     }
 
@@ -617,12 +632,14 @@ impl Runtime {
         // descriptors and `wake`: no periodic wake-ups while idle.
         let mut fds: Vec<BorrowedFd<'_>> = wake.to_vec();
         fds.extend(self.extensions.iter().flat_map(|e| e.wait_fds()));
-        if fds.len() > wake.len() {
+        if fds.len() > wake.len() && self.fd_streak {
             // Moderation, like the controller's interrupt throttling (spec
-            // 05 §10): after a wake-up by a descriptor, the next one comes
-            // FD_THROTTLE later at the earliest, so a stream of small
-            // frames is read in batches instead of one wake-up each.
-            // Cable and ring events (and `wake`) still wake at once.
+            // 05 §10): while descriptors wake the loop in quick succession,
+            // the next such wake-up comes FD_THROTTLE after the last at the
+            // earliest, so a stream of small frames is read in batches
+            // instead of one wake-up each. A lone frame (a ping, a
+            // request) is not held back and costs no timer wake-up. Cable
+            // and ring events (and `wake`) still wake at once.
             let since = self.fd_wake.elapsed();
             if since < FD_THROTTLE {
                 self.nhi.wait_with(d.min(FD_THROTTLE - since), wake);
@@ -630,7 +647,9 @@ impl Runtime {
             }
         }
         if self.nhi.wait_with(d, &fds) {
-            self.fd_wake = std::time::Instant::now();
+            let now = std::time::Instant::now();
+            self.fd_streak = now.duration_since(self.fd_wake) < FD_THROTTLE;
+            self.fd_wake = now;
         }
     }
 

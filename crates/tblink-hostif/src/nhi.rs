@@ -90,6 +90,13 @@ struct EmuRing {
     path: Option<(u8, u16)>,
     /// RX with E2E: credits not yet returned to the sender.
     grant: u32,
+    /// RX with E2E: credits returned quietly since the last grant that
+    /// woke the sender (see [`EmuRing::grant_wakes`]).
+    quiet: u32,
+    /// RX with E2E: the credits the sender holds as far as this end knows
+    /// (granted minus frames received; frames lost on the way make it
+    /// high).
+    balance: u32,
     stats: RingStats,
 }
 
@@ -110,6 +117,8 @@ impl EmuRing {
             partial: None,
             path: None,
             grant: 0,
+            quiet: 0,
+            balance: 0,
             stats: RingStats::default(),
         }
     }
@@ -147,6 +156,20 @@ impl EmuRing {
         self.tail = 0;
         self.partial = None;
         self.grant = 0;
+        self.quiet = 0;
+        self.balance = 0;
+    }
+
+    /// Whether the pending grant must wake a sleeping sender: when the
+    /// sender may be low on credits (below a quarter of the ring), or once
+    /// a quarter of the ring has been returned quietly. The second rule
+    /// bounds what a sender that ran dry waits for even when lost frames
+    /// make `balance` too high: its own frames fill the quarter. Otherwise
+    /// the sender holds credits for most of the ring and is not waiting
+    /// for these; it reads them the next time it wakes.
+    fn grant_wakes(&self) -> bool {
+        let quarter = (self.size.saturating_sub(1) / 4).max(1) as u32;
+        self.balance < quarter || self.quiet.saturating_add(self.grant) >= quarter
     }
 
     /// Complete the descriptor at `hw` with `word` flags; true if it asked
@@ -535,8 +558,11 @@ impl EmulatedNhi {
                             if r.stats.dropped_no_desc != before {
                                 irq.raise_overflow(r.id().number);
                             }
-                            if r.cfg.e2e && !claimed {
-                                r.grant += 1;
+                            if r.cfg.e2e {
+                                r.balance = r.balance.saturating_sub(1);
+                                if !claimed {
+                                    r.grant += 1;
+                                }
                             }
                         }
                     }
@@ -643,6 +669,14 @@ impl EmulatedNhi {
                     break;
                 }
                 sent += 1;
+                let feeds = |r: &&mut EmuRing| r.path == Some((a.number, hop));
+                if let Some(r) = rx.iter_mut().flatten().find(feeds) {
+                    r.balance = match c {
+                        Credit::Grant(g) => r.balance.saturating_add(g),
+                        Credit::Unlimited | Credit::Reset => 0,
+                    };
+                    r.quiet = 0;
+                }
             }
             a.credit_msgs.drain(..sent);
             if !a.credit_msgs.is_empty() {
@@ -655,7 +689,15 @@ impl EmulatedNhi {
                             hop,
                             credit: Credit::Grant(r.grant),
                         };
-                        if a.cable.try_send(&g) {
+                        let wake = r.grant_wakes();
+                        let sent = if wake {
+                            a.cable.try_send(&g)
+                        } else {
+                            a.cable.try_send_quiet(&g)
+                        };
+                        if sent {
+                            r.quiet = if wake { 0 } else { r.quiet + r.grant };
+                            r.balance = r.balance.saturating_add(r.grant);
                             r.grant = 0;
                         }
                     }

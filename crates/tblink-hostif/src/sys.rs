@@ -454,6 +454,23 @@ impl DuplexEnd {
         old & SLEEP != 0
     }
 
+    /// Make written slots visible without taking the consumer's sleep bit:
+    /// a sleeping consumer stays asleep and is still woken by the next
+    /// [`DuplexEnd::publish`].
+    pub(crate) fn publish_quiet(&mut self) {
+        if self.published == self.head {
+            return;
+        }
+        self.published = self.head;
+        let head = self.head;
+        let _ =
+            self.h().head[self.side]
+                .v
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                    Some(head | (old & SLEEP))
+                });
+    }
+
     /// Slots available to read (refreshes the cached head when needed).
     pub(crate) fn available(&mut self) -> u32 {
         if self.tail == self.head_cache {

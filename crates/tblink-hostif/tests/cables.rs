@@ -358,3 +358,56 @@ fn link_model_caps_ring_to_ring_throughput() {
     // 200 frames at 0.5 Gbit/s take 13 ms on the wire.
     assert!(t0.elapsed().as_secs_f64() >= f64::from(FRAMES - 1) * wire_bits / (GBIT * 1e9));
 }
+
+/// Whether the doorbell of `c` (its first wait descriptor) was rung.
+fn bell_rung(c: &impl Cable) -> bool {
+    c.wait_fd(0)
+        .is_some_and(|fd| tblink_hostif::cable::any_readable(&[fd]))
+}
+
+#[test]
+fn quiet_packets_do_not_wake_a_sleeper_and_keep_its_sleep_bit() {
+    let (mut a, mut b) = inproc::pair().unwrap();
+    assert_eq!(a.poll_link(), LinkState::Up);
+    assert_eq!(b.poll_link(), LinkState::Up);
+    // `a` goes to sleep.
+    assert!(a.prepare_wait(false));
+    let credit = Packet::Credit {
+        hop: 8,
+        credit: tblink_hostif::cable::Credit::Grant(3),
+    };
+    assert!(b.try_send_quiet(&credit));
+    b.flush();
+    assert!(!bell_rung(&a), "a quiet batch leaves the sleeper asleep");
+    // A second quiet batch still does not ring, and the next loud one does:
+    // the quiet publishes kept the sleep bit.
+    assert!(b.try_send_quiet(&credit));
+    b.flush();
+    assert!(!bell_rung(&a));
+    let data = [5u8; 64];
+    let pkt = Packet::Data {
+        hop: 8,
+        sof: Pdf::new(1),
+        eof: Pdf::new(2),
+        crc_error: false,
+        bytes: &data,
+    };
+    assert!(b.try_send(&pkt));
+    b.flush();
+    assert!(bell_rung(&a), "a loud batch wakes the sleeper");
+    a.finish_wait();
+    // All three arrive, in order.
+    let mut got = Vec::new();
+    a.recv(16, &mut |p| {
+        got.push(matches!(p, Packet::Data { .. }));
+        true
+    });
+    assert_eq!(got, [false, false, true]);
+    // A batch with a quiet and a loud packet rings too.
+    assert!(a.prepare_wait(false));
+    assert!(b.try_send_quiet(&credit));
+    assert!(b.try_send(&pkt));
+    b.flush();
+    assert!(bell_rung(&a));
+    a.finish_wait();
+}

@@ -182,6 +182,95 @@ fn e2e_is_lossless_with_a_slow_receiver() {
     assert!(!y.take_rx_overflow(rx));
 }
 
+/// Credits go back quietly while the sender holds plenty, yet a sender
+/// that ran dry and sleeps without a timeout to save it is always woken:
+/// by the grant that finds its balance low, or by a quarter of the ring
+/// returned quietly. Both ring sizes (a quarter of 1 is every grant) and a
+/// receiver that posts fewer buffers than the ring holds.
+#[test]
+fn a_sender_out_of_credits_is_woken() {
+    for (size, posted) in [(256u16, 255usize), (256, 10), (2, 1), (16, 15)] {
+        // No spinning: a sender that spun before sleeping could pick up
+        // quietly published credits by luck and hide a lost wake-up.
+        let (a, b) = inproc::pair().unwrap();
+        let c = NhiConfig {
+            spin: Duration::ZERO,
+            ..cfg()
+        };
+        let (mut x, mut y) = pair_cfg(a, b, c);
+        let (tx, rx) = data_path(
+            &mut x,
+            &mut y,
+            true,
+            RingConfig::rx(size, 1 << 1, 1 << 2).e2e(1),
+        );
+        for _ in 0..posted {
+            y.post_rx(rx, DmaBuf::new()).unwrap();
+        }
+        const N: u32 = 600;
+        let sender = std::thread::spawn(move || {
+            let mut spare: Vec<DmaBuf> = (0..64).map(|_| DmaBuf::new()).collect();
+            let (mut sent, mut longest) = (0u32, Duration::ZERO);
+            while sent < N || spare.len() < 64 {
+                while sent < N {
+                    let Some(mut b) = spare.pop() else { break };
+                    fill(&mut b, 256, sent);
+                    match x.post_tx(tx, TxFrame::data(b, 256)) {
+                        Ok(()) => sent += 1,
+                        Err(r) => {
+                            spare.push(r.item.buf);
+                            break;
+                        }
+                    }
+                }
+                let before = spare.len();
+                while let Some(c) = x.poll_tx(tx) {
+                    spare.push(c.buf);
+                }
+                if spare.len() == before {
+                    // Nothing completed: out of credits. Sleep with a
+                    // timeout far beyond any wake-up; a wait that runs
+                    // into it was a lost wake-up.
+                    // Interrupts taken: the wait sleeps until something
+                    // new happens.
+                    while x.poll_interrupt().is_some() {}
+                    let t = Instant::now();
+                    x.wait(Duration::from_secs(10));
+                    longest = longest.max(t.elapsed());
+                    if longest >= Duration::from_secs(10) {
+                        break;
+                    }
+                }
+            }
+            (sent, longest, x)
+        });
+        let mut got = 0u32;
+        let t = Instant::now();
+        let mut held = Vec::new();
+        while got < N && t.elapsed() < Duration::from_secs(30) {
+            y.wait(Duration::from_millis(20));
+            while let Some(c) = y.poll_rx(rx) {
+                check(c.data(), got);
+                got += 1;
+                held.push(c.buf);
+            }
+            // Give the buffers back once the sender has gone to sleep, so
+            // the credits are returned to a sleeper.
+            std::thread::sleep(Duration::from_micros(200));
+            for b in held.drain(..) {
+                y.post_rx(rx, b).unwrap();
+            }
+        }
+        let (sent, longest, _x) = sender.join().unwrap();
+        assert_eq!((sent, got), (N, N), "ring {size}, {posted} posted");
+        assert!(
+            longest < Duration::from_secs(10),
+            "ring {size}, {posted} posted: the sender slept through its credits"
+        );
+        assert_eq!(y.stats(rx_id(rx)).unwrap().dropped_no_desc, 0);
+    }
+}
+
 #[test]
 fn without_tx_e2e_the_sender_is_not_held() {
     // Linux 6.1 ThunderboltIP: E2E on RX only → frames beyond the posted

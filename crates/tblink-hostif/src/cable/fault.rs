@@ -201,6 +201,16 @@ impl<C: Cable> Cable for FaultInjector<C> {
         true
     }
 
+    fn try_send_quiet(&mut self, pkt: &Packet<'_>) -> bool {
+        // Faults apply to control and data packets only; anything else
+        // keeps its place behind packets the line still holds.
+        if matches!(pkt, Packet::Credit { .. }) && self.line.q.is_empty() {
+            self.inner.try_send_quiet(pkt)
+        } else {
+            self.try_send(pkt)
+        }
+    }
+
     fn flush(&mut self) {
         self.line.release(&mut self.inner, Instant::now());
         self.inner.flush();

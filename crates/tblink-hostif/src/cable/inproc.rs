@@ -81,6 +81,13 @@ impl Cable for InProcCable {
         }
     }
 
+    fn try_send_quiet(&mut self, pkt: &Packet<'_>) -> bool {
+        match &mut self.link {
+            Some(l) => l.try_send_quiet(pkt),
+            None => true,
+        }
+    }
+
     fn flush(&mut self) {
         if let Some(l) = &mut self.link {
             l.flush();

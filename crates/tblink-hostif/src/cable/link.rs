@@ -56,11 +56,18 @@ pub(crate) struct RingLink {
     end: DuplexEnd,
     mine: OwnedFd,
     peer: OwnedFd,
+    /// A packet queued since the last flush must wake a sleeping peer.
+    wake: bool,
 }
 
 impl RingLink {
     pub(crate) fn new(end: DuplexEnd, mine: OwnedFd, peer: OwnedFd) -> Self {
-        RingLink { end, mine, peer }
+        RingLink {
+            end,
+            mine,
+            peer,
+            wake: false,
+        }
     }
 
     /// The peer closed its end, or wrote impossible indices.
@@ -69,21 +76,37 @@ impl RingLink {
     }
 
     pub(crate) fn try_send(&mut self, pkt: &Packet<'_>) -> bool {
+        self.write(pkt, true)
+    }
+
+    pub(crate) fn try_send_quiet(&mut self, pkt: &Packet<'_>) -> bool {
+        self.write(pkt, false)
+    }
+
+    fn write(&mut self, pkt: &Packet<'_>, wake: bool) -> bool {
         if pkt.encoded_len() > self.end.slot_size() {
             return true;
         }
         let ok = self.end.try_write(|s| {
             let _ = pkt.encode(s);
         });
+        self.wake |= ok && wake;
         if ok && self.end.unpublished() >= STRIDE {
             self.flush();
         }
         ok
     }
 
+    /// Publish what was written. Only a batch holding a packet sent with
+    /// wake-up rings a sleeping peer; a quiet batch leaves the peer's sleep
+    /// bit set, so the next loud batch still rings.
     pub(crate) fn flush(&mut self) {
-        if self.end.publish() {
-            ring(&self.peer);
+        if std::mem::take(&mut self.wake) {
+            if self.end.publish() {
+                ring(&self.peer);
+            }
+        } else {
+            self.end.publish_quiet();
         }
     }
 

@@ -219,7 +219,18 @@ pub trait Cable: Send + std::fmt::Debug {
     /// Queue a packet. `false` if there is no room now (retry after a flush
     /// and a wait); `true` if queued, or discarded because the link is down.
     fn try_send(&mut self, pkt: &Packet<'_>) -> bool;
-    /// Publish queued packets.
+    /// [`try_send`](Cable::try_send) for a packet that need not wake a
+    /// sleeping peer: the next flush publishes it, and the peer reads it
+    /// the next time it wakes for another reason. The controller sends E2E
+    /// grants this way while the sender still holds enough credits, so a
+    /// returned credit does not cost the peer a wake-up (spec 05 §8 leaves
+    /// the timing of credit returns to the receiver). Transports without
+    /// wake-ups treat it as `try_send`.
+    fn try_send_quiet(&mut self, pkt: &Packet<'_>) -> bool {
+        self.try_send(pkt)
+    }
+    /// Publish queued packets; wake the peer if it sleeps and one of them
+    /// was not sent quietly.
     fn flush(&mut self);
     /// Hand up to `max` received packets to `f` in order. A packet for which
     /// `f` returns `false` is kept for the next call and ends the batch.
@@ -244,6 +255,9 @@ impl<C: Cable + ?Sized> Cable for Box<C> {
     }
     fn try_send(&mut self, pkt: &Packet<'_>) -> bool {
         (**self).try_send(pkt)
+    }
+    fn try_send_quiet(&mut self, pkt: &Packet<'_>) -> bool {
+        (**self).try_send_quiet(pkt)
     }
     fn flush(&mut self) {
         (**self).flush()

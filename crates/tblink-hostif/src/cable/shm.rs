@@ -369,6 +369,13 @@ impl Cable for ShmCable {
         }
     }
 
+    fn try_send_quiet(&mut self, pkt: &Packet<'_>) -> bool {
+        match &mut self.conn {
+            Some(c) => c.link.try_send_quiet(pkt),
+            None => true,
+        }
+    }
+
     fn flush(&mut self) {
         if let Some(c) = &mut self.conn {
             c.link.flush();

@@ -38,8 +38,17 @@ pub fn link_up(x: &mut EmulatedNhi, xa: u8, y: &mut EmulatedNhi, ya: u8) {
 
 /// Two controllers joined by `a`/`b` on adapters 1 and 3, link up.
 pub fn pair_with(a: impl Cable + 'static, b: impl Cable + 'static) -> (EmulatedNhi, EmulatedNhi) {
-    let mut x = EmulatedNhi::new(cfg());
-    let mut y = EmulatedNhi::new(cfg());
+    pair_cfg(a, b, cfg())
+}
+
+/// [`pair_with`] with controllers configured as `c`.
+pub fn pair_cfg(
+    a: impl Cable + 'static,
+    b: impl Cable + 'static,
+    c: NhiConfig,
+) -> (EmulatedNhi, EmulatedNhi) {
+    let mut x = EmulatedNhi::new(c);
+    let mut y = EmulatedNhi::new(c);
     x.attach(1, a).unwrap();
     y.attach(3, b).unwrap();
     link_up(&mut x, 1, &mut y, 3);
