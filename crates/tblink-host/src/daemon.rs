@@ -61,6 +61,8 @@ type Command = (u8, PortAction, Sender<Response>);
 struct Bell {
     rx: UnixStream,
     tx: UnixStream,
+    /// Set after each write: [`Bell::clear`] reads only when it is set.
+    rung: AtomicBool,
 }
 
 impl Bell {
@@ -68,17 +70,30 @@ impl Bell {
         let (rx, tx) = UnixStream::pair()?;
         rx.set_nonblocking(true)?;
         tx.set_nonblocking(true)?;
-        Ok(Self { rx, tx })
+        Ok(Self {
+            rx,
+            tx,
+            rung: AtomicBool::new(false),
+        })
     }
 
     /// Wake the sleeper. A full socket buffer means a wake-up is pending
     /// already, so the error is of no interest.
     fn ring(&self) {
         let _ = (&self.tx).write(&[1]);
+        // After the write: a clear that sees the flag finds the byte.
+        self.rung.store(true, Ordering::Release);
     }
 
-    /// Take the pending wake-ups: the next `poll` sleeps again.
+    /// Take the pending wake-ups: the next `poll` sleeps again. Reads
+    /// only when a ring came since the last clear (no system call per
+    /// turn otherwise). A byte written just before a clear took the flag
+    /// at most makes the next `poll` return at once; that turn's clear
+    /// reads it.
     fn clear(&self) {
+        if !self.rung.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let mut buf = [0u8; 64];
         while matches!((&self.rx).read(&mut buf), Ok(n) if n > 0) {}
     }

@@ -102,6 +102,11 @@ struct Peer<T> {
     mac: [u8; 6],
     port: NetPort,
     dev: T,
+    /// The interface may have frames to read: cleared when a read finds
+    /// none, set when the loop's poll reports a descriptor or a frame is
+    /// written to it (the host may answer at once, as with a ping).
+    /// Interfaces without a descriptor are always read.
+    may_read: bool,
 }
 
 /// Acts on the [`NetDriver`]'s requests and runs the data pumps (see the
@@ -182,6 +187,7 @@ impl<D: Devices> NetExtension<D> {
                         mac: req.mac,
                         port: NetPort::new(route, self.devices.port_config()),
                         dev,
+                        may_read: true,
                     });
                     self.peers.len() - 1
                 }
@@ -291,9 +297,15 @@ impl<D: Devices> Extension for NetExtension<D> {
             if !p.port.is_up() {
                 continue;
             }
-            let t = p.port.pump_tx(nhi, &mut p.dev, BUDGET);
+            let polled = p.dev.wait_fd().is_some();
+            if p.may_read || !polled {
+                let t = p.port.pump_tx(nhi, &mut p.dev, BUDGET);
+                p.may_read = !(t.drained && polled);
+                busy |= t.packets > 0 || t.more;
+            }
             let r = p.port.pump_rx(nhi, &mut p.dev, BUDGET);
-            busy |= t.packets > 0 || t.more || r.frames > 0 || r.more;
+            p.may_read |= r.packets > 0;
+            busy |= r.frames > 0 || r.more;
         }
         busy
     }
@@ -304,6 +316,14 @@ impl<D: Devices> Extension for NetExtension<D> {
             .filter(|p| p.port.is_up() && !p.port.tx_blocked())
             .filter_map(|p| p.dev.wait_fd())
             .collect()
+    }
+
+    fn woken(&mut self, readable: bool) {
+        if readable {
+            for p in &mut self.peers {
+                p.may_read = true;
+            }
+        }
     }
 
     fn describe(&self, snap: &mut Snapshot) {

@@ -158,6 +158,11 @@ pub trait Extension: fmt::Debug {
     fn wait_fds(&self) -> Vec<BorrowedFd<'_>> {
         Vec::new()
     }
+    /// The loop slept and woke. `readable`: one of the descriptors of
+    /// [`Extension::wait_fds`] (or of the caller's) may be readable; when
+    /// `false` none of them was, so reading them can wait for the next
+    /// wake-up that says so.
+    fn woken(&mut self, _readable: bool) {}
     /// Add what this component shows to `tblink ls`.
     fn describe(&self, _snap: &mut Snapshot) {}
 }
@@ -261,8 +266,8 @@ impl Cable for CrcChecked {
     fn prepare_wait(&mut self, want_send: bool) -> bool {
         self.inner.prepare_wait(want_send)
     }
-    fn finish_wait(&mut self) {
-        self.inner.finish_wait()
+    fn finish_wait(&mut self, ready: &[bool]) {
+        self.inner.finish_wait(ready)
     }
     fn wait_fd(&self, i: usize) -> Option<BorrowedFd<'_>> {
         self.inner.wait_fd(i)
@@ -643,13 +648,25 @@ impl Runtime {
             let since = self.fd_wake.elapsed();
             if since < FD_THROTTLE {
                 self.nhi.wait_with(d.min(FD_THROTTLE - since), wake);
+                // The descriptors were not watched: anything may be there.
+                drop(fds);
+                self.wake_extensions(true);
                 return;
             }
         }
-        if self.nhi.wait_with(d, &fds) {
+        let readable = self.nhi.wait_with(d, &fds);
+        drop(fds);
+        if readable {
             let now = std::time::Instant::now();
             self.fd_streak = now.duration_since(self.fd_wake) < FD_THROTTLE;
             self.fd_wake = now;
+        }
+        self.wake_extensions(readable);
+    }
+
+    fn wake_extensions(&mut self, readable: bool) {
+        for e in &mut self.extensions {
+            e.woken(readable);
         }
     }
 

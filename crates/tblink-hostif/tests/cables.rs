@@ -395,7 +395,7 @@ fn quiet_packets_do_not_wake_a_sleeper_and_keep_its_sleep_bit() {
     assert!(b.try_send(&pkt));
     b.flush();
     assert!(bell_rung(&a), "a loud batch wakes the sleeper");
-    a.finish_wait();
+    a.finish_wait(&[true]);
     // All three arrive, in order.
     let mut got = Vec::new();
     a.recv(16, &mut |p| {
@@ -409,5 +409,5 @@ fn quiet_packets_do_not_wake_a_sleeper_and_keep_its_sleep_bit() {
     assert!(b.try_send(&pkt));
     b.flush();
     assert!(bell_rung(&a));
-    a.finish_wait();
+    a.finish_wait(&[true]);
 }

@@ -206,6 +206,10 @@ pub struct TxPump {
     pub blocked: bool,
     /// The budget ran out with frames possibly left: call again.
     pub more: bool,
+    /// The host device had nothing more to read: until it signals
+    /// readiness (or gets a frame written, which may answer at once),
+    /// another read would find nothing.
+    pub drained: bool,
 }
 
 /// Result of one [`NetPort::pump_rx`].
@@ -565,7 +569,10 @@ impl NetPort {
                         continue;
                     }
                     Direct::Dropped => continue,
-                    Direct::Empty => break,
+                    Direct::Empty => {
+                        out.drained = true;
+                        break;
+                    }
                     Direct::Interrupted => continue,
                     Direct::Failed => {
                         self.stats.host_read_errors += 1;
@@ -577,9 +584,15 @@ impl NetPort {
             let len = match self.pending {
                 Some(l) => l,
                 None => match io.recv_frame(&mut self.stage) {
-                    Ok(0) => break,
+                    Ok(0) => {
+                        out.drained = true;
+                        break;
+                    }
                     Ok(l) => l,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        out.drained = true;
+                        break;
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(_) => {
                         self.stats.host_read_errors += 1;

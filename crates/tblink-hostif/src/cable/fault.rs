@@ -224,8 +224,8 @@ impl<C: Cable> Cable for FaultInjector<C> {
         self.inner.prepare_wait(want_send)
     }
 
-    fn finish_wait(&mut self) {
-        self.inner.finish_wait()
+    fn finish_wait(&mut self, ready: &[bool]) {
+        self.inner.finish_wait(ready)
     }
 
     fn wait_fd(&self, i: usize) -> Option<BorrowedFd<'_>> {
@@ -324,8 +324,8 @@ impl<C: Cable> Cable for LinkModel<C> {
         self.inner.prepare_wait(false)
     }
 
-    fn finish_wait(&mut self) {
-        self.inner.finish_wait()
+    fn finish_wait(&mut self, ready: &[bool]) {
+        self.inner.finish_wait(ready)
     }
 
     fn wait_fd(&self, i: usize) -> Option<BorrowedFd<'_>> {

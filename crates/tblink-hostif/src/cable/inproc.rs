@@ -108,9 +108,9 @@ impl Cable for InProcCable {
         }
     }
 
-    fn finish_wait(&mut self) {
+    fn finish_wait(&mut self, ready: &[bool]) {
         if let Some(l) = &mut self.link {
-            l.finish_wait();
+            l.finish_wait(ready.first().copied().unwrap_or(false));
         }
     }
 

@@ -58,6 +58,8 @@ pub(crate) struct RingLink {
     peer: OwnedFd,
     /// A packet queued since the last flush must wake a sleeping peer.
     wake: bool,
+    /// My doorbell may hold a count: empty it before the next sleep.
+    rung: bool,
 }
 
 impl RingLink {
@@ -67,6 +69,7 @@ impl RingLink {
             mine,
             peer,
             wake: false,
+            rung: true,
         }
     }
 
@@ -131,13 +134,21 @@ impl RingLink {
         n
     }
 
+    /// The doorbell is emptied only when the last sleep ended with it
+    /// readable (a read saved per sleep). A count left by a ring that
+    /// came while this side was awake ends the next sleep at once; that
+    /// wake-up reports the bell and the one after drains it.
     pub(crate) fn prepare_wait(&mut self, want_send: bool) -> bool {
-        drain(&self.mine);
+        if std::mem::take(&mut self.rung) {
+            drain(&self.mine);
+        }
         self.end.prepare_sleep(want_send)
     }
 
-    pub(crate) fn finish_wait(&mut self) {
+    /// `bell`: the doorbell was readable when the sleep ended.
+    pub(crate) fn finish_wait(&mut self, bell: bool) {
         self.end.end_sleep();
+        self.rung |= bell;
     }
 
     pub(crate) fn bell_fd(&self) -> BorrowedFd<'_> {

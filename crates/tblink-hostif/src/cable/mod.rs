@@ -239,8 +239,11 @@ pub trait Cable: Send + std::fmt::Debug {
     /// About to sleep: arm wake-ups. `false` if something is ready already
     /// (then do not sleep). `want_send`: also wake when room frees up.
     fn prepare_wait(&mut self, want_send: bool) -> bool;
-    /// Done sleeping (after a successful `prepare_wait`).
-    fn finish_wait(&mut self);
+    /// Done sleeping (after a successful `prepare_wait`). `ready[i]` tells
+    /// whether descriptor `i` of [`wait_fd`](Cable::wait_fd) was readable
+    /// when the sleep ended (all `false` after a timeout, or when the caller
+    /// did not sleep), so the cable reads only what has something to say.
+    fn finish_wait(&mut self, ready: &[bool]);
     /// Descriptor `i` (0, 1, ...) that becomes readable when the cable needs
     /// attention; `None` past the last.
     fn wait_fd(&self, i: usize) -> Option<BorrowedFd<'_>>;
@@ -268,8 +271,8 @@ impl<C: Cable + ?Sized> Cable for Box<C> {
     fn prepare_wait(&mut self, want_send: bool) -> bool {
         (**self).prepare_wait(want_send)
     }
-    fn finish_wait(&mut self) {
-        (**self).finish_wait()
+    fn finish_wait(&mut self, ready: &[bool]) {
+        (**self).finish_wait(ready)
     }
     fn wait_fd(&self, i: usize) -> Option<BorrowedFd<'_>> {
         (**self).wait_fd(i)
@@ -305,6 +308,8 @@ pub fn wait_any_with(
         }
     }
     let mut extra_ready = false;
+    // Per armed cable, which of its descriptors ended the sleep.
+    let mut woke: Vec<Vec<bool>> = vec![Vec::new(); armed];
     if !ready {
         let mut until = deadline;
         for c in cables.iter() {
@@ -316,6 +321,7 @@ pub fn wait_any_with(
             .iter()
             .map(|fd| rustix::event::PollFd::from_borrowed_fd(*fd, rustix::event::PollFlags::IN))
             .collect();
+        let mut counts = Vec::with_capacity(cables.len());
         for c in cables.iter() {
             let mut i = 0;
             while let Some(fd) = c.wait_fd(i) {
@@ -325,15 +331,17 @@ pub fn wait_any_with(
                 ));
                 i += 1;
             }
+            counts.push(i);
         }
         link::sleep_on(&mut fds, until);
-        extra_ready = fds
-            .iter()
-            .take(extra.len())
-            .any(|p| !p.revents().is_empty());
+        let mut rest = fds.iter().map(|p| !p.revents().is_empty());
+        extra_ready = rest.by_ref().take(extra.len()).fold(false, |a, r| a | r);
+        for (w, n) in woke.iter_mut().zip(counts) {
+            w.extend(rest.by_ref().take(n));
+        }
     }
-    for c in cables.iter_mut().take(armed) {
-        c.finish_wait();
+    for (c, w) in cables.iter_mut().take(armed).zip(&woke) {
+        c.finish_wait(w);
     }
     extra_ready
 }

@@ -396,13 +396,16 @@ impl Cable for ShmCable {
         }
     }
 
-    fn finish_wait(&mut self) {
+    fn finish_wait(&mut self, ready: &[bool]) {
         if let Some(c) = &mut self.conn {
-            c.link.finish_wait();
-            // The wake-up may be the socket's end-of-file (a crashed peer):
-            // look at it on the next `poll_link` instead of after a timer.
-            self.skip = 0;
-            self.next_check = Instant::now();
+            c.link.finish_wait(ready.first().copied().unwrap_or(false));
+            if ready.get(1).copied().unwrap_or(false) {
+                // The socket only becomes readable at end-of-file (a
+                // crashed peer): look at it on the next `poll_link`
+                // instead of after a timer.
+                self.skip = 0;
+                self.next_check = Instant::now();
+            }
         }
     }
 

@@ -156,7 +156,7 @@ impl Cable for UdpCable {
         self.held.is_none()
     }
 
-    fn finish_wait(&mut self) {}
+    fn finish_wait(&mut self, _ready: &[bool]) {}
 
     fn wait_fd(&self, i: usize) -> Option<BorrowedFd<'_>> {
         (i == 0).then(|| self.sock.as_fd())
