@@ -651,4 +651,40 @@ mod loom_tests {
     fn loom_spsc_batched_publish() {
         loom::model(|| run(3, true));
     }
+
+    /// A quiet publish (no ring) followed by a normal one: the consumer,
+    /// asleep or falling asleep at any point, gets both and is woken by
+    /// the second. Would deadlock if the quiet publish took the sleep bit.
+    #[test]
+    fn loom_quiet_publish_keeps_the_sleeper() {
+        loom::model(|| {
+            let (mut a, mut b) = loom_pair(2, 8);
+            let bell_b = Arc::new(Bell::default());
+            let bb = bell_b.clone();
+            let prod = loom::thread::spawn(move || {
+                assert!(a.try_write(|s| s[0] = 0));
+                a.publish_quiet();
+                assert!(a.try_write(|s| s[0] = 1));
+                if a.publish() {
+                    bb.ring();
+                }
+            });
+            let mut got = 0u8;
+            while got < 2 {
+                let r = b.try_read(|s| {
+                    assert_eq!(s[0], got);
+                    true
+                });
+                if r.is_some() {
+                    got += 1;
+                    continue;
+                }
+                if b.prepare_sleep(false) {
+                    bell_b.wait();
+                    b.end_sleep();
+                }
+            }
+            prod.join().unwrap();
+        });
+    }
 }
