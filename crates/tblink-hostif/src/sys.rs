@@ -588,6 +588,20 @@ mod loom_tests {
         }
     }
 
+    /// Read the next slot if there is one; it must hold the value `got`,
+    /// which then counts up.
+    fn take_next(b: &mut DuplexEnd, got: &mut u8) -> bool {
+        let want = *got;
+        let r = b.try_read(|s| {
+            assert_eq!(s[0], want);
+            true
+        });
+        if r.is_some() {
+            *got += 1;
+        }
+        r.is_some()
+    }
+
     /// Producer pushes `n` values through a ring of 2 slots (so it fills up
     /// and must sleep), consumer sleeps when empty; every value arrives once,
     /// in order, and nobody sleeps forever (loom reports a deadlock if a
@@ -620,12 +634,7 @@ mod loom_tests {
         });
         let mut got = 0u8;
         while got < n {
-            let r = b.try_read(|s| {
-                assert_eq!(s[0], got);
-                true
-            });
-            if r.is_some() {
-                got += 1;
+            if take_next(&mut b, &mut got) {
                 continue;
             }
             if b.release() {
@@ -671,12 +680,7 @@ mod loom_tests {
             });
             let mut got = 0u8;
             while got < 2 {
-                let r = b.try_read(|s| {
-                    assert_eq!(s[0], got);
-                    true
-                });
-                if r.is_some() {
-                    got += 1;
+                if take_next(&mut b, &mut got) {
                     continue;
                 }
                 if b.prepare_sleep(false) {
