@@ -155,21 +155,43 @@ impl EmuRing {
         self.hw = 0;
         self.tail = 0;
         self.partial = None;
+        self.forget_credits();
+    }
+
+    /// Forget the credit state of the path (it went away or starts over).
+    fn forget_credits(&mut self) {
         self.grant = 0;
         self.quiet = 0;
         self.balance = 0;
     }
 
+    /// A quarter of the ring, at least 1 (see [`EmuRing::grant_wakes`]).
+    fn quarter(&self) -> u32 {
+        (self.size.saturating_sub(1) / 4).max(1) as u32
+    }
+
     /// Whether the pending grant must wake a sleeping sender: when the
     /// sender may be low on credits (below a quarter of the ring), or once
-    /// a quarter of the ring has been returned quietly. The second rule
-    /// bounds what a sender that ran dry waits for even when lost frames
-    /// make `balance` too high: its own frames fill the quarter. Otherwise
-    /// the sender holds credits for most of the ring and is not waiting
-    /// for these; it reads them the next time it wakes.
+    /// a quarter of the ring has been returned quietly. Otherwise the
+    /// sender holds credits for most of the ring and is not waiting for
+    /// these; it reads them the next time it wakes.
+    ///
+    /// `balance` counts frames still in the cable as credits the sender
+    /// holds; when they arrive and it drops below the quarter, credits
+    /// already returned quietly are followed by a wake-up
+    /// ([`EmuRing::owes_wake`]). Frames lost on the way keep `balance` too
+    /// high for good; the quarter returned quietly then still wakes the
+    /// sender, as long as a quarter of the ring's credits are left in
+    /// circulation (every lost frame costs a credit, spec 05 §8, and a
+    /// real link does not lose frames).
     fn grant_wakes(&self) -> bool {
-        let quarter = (self.size.saturating_sub(1) / 4).max(1) as u32;
-        self.balance < quarter || self.quiet.saturating_add(self.grant) >= quarter
+        self.balance < self.quarter() || self.quiet.saturating_add(self.grant) >= self.quarter()
+    }
+
+    /// Credits went back quietly and the sender has turned out to be low:
+    /// wake it (an empty grant) so it reads them.
+    fn owes_wake(&self) -> bool {
+        self.quiet > 0 && self.balance < self.quarter()
     }
 
     /// Complete the descriptor at `hw` with `word` flags; true if it asked
@@ -448,7 +470,7 @@ impl EmulatedNhi {
         for r in self.tx.iter_mut().chain(self.rx.iter_mut()).flatten() {
             if r.path.is_some_and(|(ad, _)| ad == n) {
                 r.path = None;
-                r.grant = 0;
+                r.forget_credits();
             }
         }
     }
@@ -684,7 +706,9 @@ impl EmulatedNhi {
             }
             for r in rx.iter_mut().flatten() {
                 match r.path {
-                    Some((ad, hop)) if ad == a.number && r.grant > 0 && r.cfg.e2e => {
+                    Some((ad, hop))
+                        if ad == a.number && r.cfg.e2e && (r.grant > 0 || r.owes_wake()) =>
+                    {
                         let g = Packet::Credit {
                             hop,
                             credit: Credit::Grant(r.grant),
@@ -1076,7 +1100,7 @@ impl HostInterface for EmulatedNhi {
                 number: rr,
             })?;
             r.path = Some((adapter, p.receive_path));
-            r.grant = 0;
+            r.forget_credits();
             let c = initial_credit(r);
             if let Some(a) = self.adapters.get_mut(i) {
                 if let Some(m) = a.rx_map.get_mut(p.receive_path as usize) {
@@ -1112,7 +1136,7 @@ impl HostInterface for EmulatedNhi {
                 && matches(p.receive_ring, n as u8)
             {
                 r.path = None;
-                r.grant = 0;
+                r.forget_credits();
                 reset = Some(p.receive_path);
             }
         }

@@ -271,6 +271,86 @@ fn a_sender_out_of_credits_is_woken() {
     }
 }
 
+/// The receiver's view of the sender's credits counts frames still in the
+/// cable: a grant it sends while they are on the way goes back quietly,
+/// yet the sender has already spent everything and sleeps. Once those
+/// frames arrive (and the receiver holds their buffers, as a partly
+/// reassembled packet does) the receiver must wake the sender for the
+/// credits it returned.
+#[test]
+fn quiet_credits_to_a_sender_that_ran_dry_are_followed_by_a_wake() {
+    let (a, b) = inproc::pair_with(512).unwrap();
+    let c = NhiConfig {
+        spin: Duration::ZERO,
+        ..cfg()
+    };
+    let (mut x, mut y) = pair_cfg(a, b, c);
+    let (tx, rx) = data_path(
+        &mut x,
+        &mut y,
+        true,
+        RingConfig::rx(256, 1 << 1, 1 << 2).e2e(1),
+    );
+    for _ in 0..255 {
+        y.post_rx(rx, DmaBuf::new()).unwrap();
+    }
+    // Credits for the whole ring are granted when the path comes up.
+    for _ in 0..4 {
+        y.process();
+        x.process();
+    }
+    // 255 frames spend every credit; 10 more wait for credits.
+    for i in 0..255 {
+        x.post_tx(tx, frame(64, i, 1, 2)).unwrap();
+    }
+    x.process();
+    while x.poll_tx(tx).is_some() {}
+    for i in 255..265 {
+        x.post_tx(tx, frame(64, i, 1, 2)).unwrap();
+    }
+    x.process();
+    assert_eq!(x.stats(tx_id(tx)).unwrap().frames, 255, "out of credits");
+    while x.poll_interrupt().is_some() {}
+    let asleep = Arc::new(AtomicBool::new(false));
+    let flag = asleep.clone();
+    let sender = std::thread::spawn(move || {
+        flag.store(true, Ordering::Release);
+        let t = Instant::now();
+        x.wait(Duration::from_secs(10));
+        (t.elapsed(), x.stats(tx_id(tx)).unwrap().frames)
+    });
+    while !asleep.load(Ordering::Acquire) {
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    // One batch of 64 frames arrives; 10 buffers go back while the other
+    // 191 frames are still in the cable: the grant is quiet.
+    y.process();
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        // Completions already there: no processing in between.
+        held.push(y.poll_rx(rx).unwrap().buf);
+    }
+    for b in held.drain(..10) {
+        y.post_rx(rx, b).unwrap();
+    }
+    // The rest arrives; the receiver keeps those buffers.
+    for _ in 0..8 {
+        y.process();
+    }
+    let mut got = held.len();
+    while y.poll_rx(rx).is_some() {
+        got += 1;
+    }
+    assert_eq!(got, 255 - 10);
+    let (slept, sent) = sender.join().unwrap();
+    assert!(
+        slept < Duration::from_secs(10),
+        "the sender slept through its credits ({slept:?})"
+    );
+    assert_eq!(sent, 265, "woken, it sent the 10 frames that waited");
+}
+
 #[test]
 fn without_tx_e2e_the_sender_is_not_held() {
     // Linux 6.1 ThunderboltIP: E2E on RX only → frames beyond the posted
