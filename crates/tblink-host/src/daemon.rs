@@ -88,8 +88,9 @@ impl Bell {
     /// Take the pending wake-ups: the next `poll` sleeps again. Reads
     /// only when a ring came since the last clear (no system call per
     /// turn otherwise). A byte written just before a clear took the flag
-    /// at most makes the next `poll` return at once; that turn's clear
-    /// reads it.
+    /// makes the next `poll`s return at once until the ringer has set the
+    /// flag (it is between two instructions, so at worst until it is
+    /// scheduled again); that turn's clear reads it.
     fn clear(&self) {
         if !self.rung.swap(false, Ordering::AcqRel) {
             return;

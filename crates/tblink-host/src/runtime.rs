@@ -26,7 +26,7 @@ use std::time::Duration;
 use tblink_hostif::cable::{Cable, LinkState, Packet};
 use tblink_hostif::{
     DmaBuf, EmulatedNhi, Error as HostIfError, HostInterface, LinkEvent, NhiConfig, PeerKind,
-    Rejected, RingConfig, RingId, RingStats, TxFrame,
+    Rejected, RingConfig, RingId, RingStats, TxFrame, WaitEnd,
 };
 use tblink_proto::device::{Key, device_name};
 use tblink_proto::driver::{DriverId, ServiceDriver};
@@ -654,14 +654,16 @@ impl Runtime {
                 return;
             }
         }
-        let readable = self.nhi.wait_with(d, &fds);
+        let end = self.nhi.wait_for(d, &fds);
         drop(fds);
-        if readable {
+        if end == WaitEnd::Extra {
             let now = std::time::Instant::now();
             self.fd_streak = now.duration_since(self.fd_wake) < FD_THROTTLE;
             self.fd_wake = now;
         }
-        self.wake_extensions(readable);
+        // Unless the poll said the descriptors are quiet, they may hold
+        // something.
+        self.wake_extensions(end != WaitEnd::Quiet);
     }
 
     fn wake_extensions(&mut self, readable: bool) {

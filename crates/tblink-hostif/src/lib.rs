@@ -78,6 +78,6 @@ pub use hostif::{
     RingStats, RxCompletion, TxCompletion, TxFrame,
 };
 #[cfg(not(loom))]
-pub use nhi::{EmulatedNhi, NhiConfig};
+pub use nhi::{EmulatedNhi, NhiConfig, WaitEnd};
 #[cfg(not(loom))]
 pub use router::DeviceRouter;

@@ -31,6 +31,18 @@ const UNLIMITED: u32 = u32::MAX;
 /// caller's descriptors (one non-blocking `poll`).
 pub const EXTRA_CHECK: Duration = Duration::from_micros(2);
 
+/// How [`EmulatedNhi::wait_for`] ended, as far as the caller's
+/// descriptors are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitEnd {
+    /// One of them is readable.
+    Extra,
+    /// The last look at them found none readable.
+    Quiet,
+    /// They were not looked at (the controller had work at once).
+    Unwatched,
+}
+
 /// Controller parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NhiConfig {
@@ -742,24 +754,35 @@ impl EmulatedNhi {
     /// [`NhiConfig::spin`]) `extra` is looked at every [`EXTRA_CHECK`].
     /// Returns whether one of `extra` is readable.
     pub fn wait_with(&mut self, timeout: Duration, extra: &[BorrowedFd<'_>]) -> bool {
+        self.wait_for(timeout, extra) == WaitEnd::Extra
+    }
+
+    /// [`EmulatedNhi::wait_with`], telling also whether `extra` was looked
+    /// at: a caller that reads its descriptors only when they are reported
+    /// readable must read them after [`WaitEnd::Unwatched`].
+    pub fn wait_for(&mut self, timeout: Duration, extra: &[BorrowedFd<'_>]) -> WaitEnd {
         let start = Instant::now();
         let deadline = start + timeout;
         let spin_until = start + self.cfg.spin;
         let mut next_extra = start;
+        // Whether the last look at `extra` found it quiet.
+        let mut quiet = false;
         loop {
             self.process();
-            if self.ready() {
-                return false;
-            }
             let now = Instant::now();
-            if now >= deadline {
-                return false;
+            if self.ready() || now >= deadline {
+                return if quiet {
+                    WaitEnd::Quiet
+                } else {
+                    WaitEnd::Unwatched
+                };
             }
             if now < spin_until {
                 if !extra.is_empty() && now >= next_extra {
                     if cable::any_readable(extra) {
-                        return true;
+                        return WaitEnd::Extra;
                     }
+                    quiet = true;
                     next_extra = now + EXTRA_CHECK;
                 }
                 std::hint::spin_loop();
@@ -776,8 +799,12 @@ impl EmulatedNhi {
                 .iter_mut()
                 .map(|a| &mut a.cable as &mut dyn Cable)
                 .collect();
-            if cable::wait_any_with(&mut cables, want_send, until, extra) {
-                return true;
+            match cable::wait_any_watched(&mut cables, want_send, until, extra) {
+                Some(true) => return WaitEnd::Extra,
+                Some(false) => quiet = true,
+                // A cable was ready at once: nothing was watched, and an
+                // earlier look is stale.
+                None => quiet = false,
             }
             if Instant::now() >= until && until < deadline {
                 // Throttle window over: loop once more to deliver.

@@ -948,3 +948,41 @@ fn paths_follow_linux_order_and_disable() {
         Err(Error::PathInUse)
     );
 }
+
+/// `wait_for` says whether the caller's descriptors were watched: quiet
+/// after a poll that found nothing, readable when one is, unwatched when
+/// the controller had work at once (the caller must then look itself).
+#[test]
+fn wait_for_reports_whether_the_descriptors_were_watched() {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use tblink_hostif::WaitEnd;
+
+    let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut idle = EmulatedNhi::new(cfg());
+    assert_eq!(
+        idle.wait_for(Duration::from_millis(5), &[r.as_fd()]),
+        WaitEnd::Quiet
+    );
+    (&w).write_all(&[1]).unwrap();
+    assert_eq!(
+        idle.wait_for(Duration::from_secs(5), &[r.as_fd()]),
+        WaitEnd::Extra
+    );
+    // A link event is waiting: the controller returns before any poll,
+    // even though the descriptor is readable.
+    let (a, b) = inproc::pair().unwrap();
+    let mut x = EmulatedNhi::new(cfg());
+    let mut y = EmulatedNhi::new(cfg());
+    x.attach(1, a).unwrap();
+    y.attach(3, b).unwrap();
+    for _ in 0..3 {
+        x.process();
+        y.process();
+    }
+    assert_eq!(
+        x.wait_for(Duration::from_secs(5), &[r.as_fd()]),
+        WaitEnd::Unwatched
+    );
+    assert!(matches!(x.poll_event(), Some(LinkEvent::Up { .. })));
+}

@@ -297,6 +297,18 @@ pub fn wait_any_with(
     deadline: Instant,
     extra: &[BorrowedFd<'_>],
 ) -> bool {
+    wait_any_watched(cables, want_send, deadline, extra).unwrap_or(false)
+}
+
+/// [`wait_any_with`] that tells whether `extra` was watched: `None` when a
+/// cable was ready at once and nothing slept, else whether one of `extra`
+/// was readable.
+pub fn wait_any_watched(
+    cables: &mut [&mut dyn Cable],
+    want_send: bool,
+    deadline: Instant,
+    extra: &[BorrowedFd<'_>],
+) -> Option<bool> {
     let mut armed = 0;
     let mut ready = false;
     for c in cables.iter_mut() {
@@ -343,7 +355,7 @@ pub fn wait_any_with(
     for (c, w) in cables.iter_mut().take(armed).zip(&woke) {
         c.finish_wait(w);
     }
-    extra_ready
+    (!ready).then_some(extra_ready)
 }
 
 /// Whether one of `fds` is readable now (a `poll` that does not block).
