@@ -14,7 +14,8 @@
 #   defaults: target/release/tblink, target/release/examples/tap_relay
 #   (cargo build --release -p tblink && cargo build --release -p tblink-net --example tap_relay)
 # Environment: SECS (iperf3 seconds, default 5; 0 = ping only), PINGS
-#   (default 200), ROUNDS (repeat everything, report medians; default 1),
+#   (default 200), PING_INTERVAL (seconds between pings, default 0.005),
+#   ROUNDS (repeat everything, report medians; default 1),
 #   MTUS (default "1500 65521"), PATHS (default "relay tblink veth"),
 #   TBLINK_ARGS (extra `tblink host` options for both hosts).
 # Needs root, /dev/net/tun, ip, ping, iperf3, jq.
@@ -25,6 +26,7 @@ BIN=$(readlink -f "${1:-target/release/tblink}")
 RELAY=$(readlink -f "${2:-target/release/examples/tap_relay}")
 SECS=${SECS:-5}
 PINGS=${PINGS:-200}
+PING_INTERVAL=${PING_INTERVAL:-0.005}
 MTUS=${MTUS:-"1500 65521"}
 PATHS=${PATHS:-"relay tblink veth"}
 ROUNDS=${ROUNDS:-1}
@@ -146,7 +148,7 @@ iperf() {
 
 # rtt: ping average RTT in ms.
 rtt() {
-    in_a ping -c "$PINGS" -i 0.005 -q 10.88.0.2 | grep -o 'rtt [^ ]* = [0-9./]*' |
+    in_a ping -c "$PINGS" -i "$PING_INTERVAL" -q 10.88.0.2 | grep -o 'rtt [^ ]* = [0-9./]*' |
         awk -F'[ /]' '{ print $8 }'
 }
 
@@ -174,7 +176,7 @@ done
 done
 
 echo
-echo "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), iperf3 ${SECS} s, ${PINGS} pings, median of $ROUNDS round(s)"
+echo "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), iperf3 ${SECS} s, ${PINGS} pings ${PING_INTERVAL} s apart, median of $ROUNDS round(s)"
 # Median per MTU and path over the rounds (column by column), then ratios
 # of the medians against the relay's.
 sort -k1,1n -k2,2 "$RESULTS" | awk '
