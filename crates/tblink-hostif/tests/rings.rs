@@ -190,23 +190,7 @@ fn e2e_is_lossless_with_a_slow_receiver() {
 #[test]
 fn a_sender_out_of_credits_is_woken() {
     for (size, posted) in [(256u16, 255usize), (256, 10), (2, 1), (16, 15)] {
-        // No spinning: a sender that spun before sleeping could pick up
-        // quietly published credits by luck and hide a lost wake-up.
-        let (a, b) = inproc::pair().unwrap();
-        let c = NhiConfig {
-            spin: Duration::ZERO,
-            ..cfg()
-        };
-        let (mut x, mut y) = pair_cfg(a, b, c);
-        let (tx, rx) = data_path(
-            &mut x,
-            &mut y,
-            true,
-            RingConfig::rx(size, 1 << 1, 1 << 2).e2e(1),
-        );
-        for _ in 0..posted {
-            y.post_rx(rx, DmaBuf::new()).unwrap();
-        }
+        let (mut x, mut y, tx, rx) = e2e_pair_without_spin(inproc::DEFAULT_SLOTS, size, posted);
         const N: u32 = 600;
         let sender = std::thread::spawn(move || {
             let mut spare: Vec<DmaBuf> = (0..64).map(|_| DmaBuf::new()).collect();
@@ -279,21 +263,7 @@ fn a_sender_out_of_credits_is_woken() {
 /// credits it returned.
 #[test]
 fn quiet_credits_to_a_sender_that_ran_dry_are_followed_by_a_wake() {
-    let (a, b) = inproc::pair_with(512).unwrap();
-    let c = NhiConfig {
-        spin: Duration::ZERO,
-        ..cfg()
-    };
-    let (mut x, mut y) = pair_cfg(a, b, c);
-    let (tx, rx) = data_path(
-        &mut x,
-        &mut y,
-        true,
-        RingConfig::rx(256, 1 << 1, 1 << 2).e2e(1),
-    );
-    for _ in 0..255 {
-        y.post_rx(rx, DmaBuf::new()).unwrap();
-    }
+    let (mut x, mut y, tx, rx) = e2e_pair_without_spin(512, 256, 255);
     // Credits for the whole ring are granted when the path comes up.
     for _ in 0..4 {
         y.process();

@@ -232,3 +232,31 @@ pub fn exercise(x: &mut EmulatedNhi, y: &mut EmulatedNhi, n: u32) {
     }
     assert_eq!(y.stats(rx_id(rx)).unwrap().dropped_no_desc, 0);
 }
+
+/// Two controllers that never spin before sleeping (a sender that spun
+/// could pick up quietly published credits by luck and hide a lost
+/// wake-up), joined by an in-process cable of `slots` slots, with an E2E
+/// path from a TX ring on `x` to an RX ring of `size` on `y` that has
+/// `posted` buffers.
+pub fn e2e_pair_without_spin(
+    slots: u32,
+    size: u16,
+    posted: usize,
+) -> (EmulatedNhi, EmulatedNhi, u8, u8) {
+    let (a, b) = tblink_hostif::cable::inproc::pair_with(slots).unwrap();
+    let c = NhiConfig {
+        spin: Duration::ZERO,
+        ..cfg()
+    };
+    let (mut x, mut y) = pair_cfg(a, b, c);
+    let (tx, rx) = data_path(
+        &mut x,
+        &mut y,
+        true,
+        RingConfig::rx(size, 1 << 1, 1 << 2).e2e(1),
+    );
+    for _ in 0..posted {
+        y.post_rx(rx, DmaBuf::new()).unwrap();
+    }
+    (x, y, tx, rx)
+}
