@@ -367,7 +367,28 @@ fn bell_rung(c: &impl Cable) -> bool {
 
 #[test]
 fn quiet_packets_do_not_wake_a_sleeper_and_keep_its_sleep_bit() {
-    let (mut a, mut b) = inproc::pair().unwrap();
+    let (a, b) = inproc::pair().unwrap();
+    quiet_then_loud(a, b);
+}
+
+/// The wrappers keep a quiet packet quiet, also when it waits in their
+/// line behind delayed packets.
+#[test]
+fn wrapped_cables_keep_quiet_packets_quiet() {
+    let (a, b) = inproc::pair().unwrap();
+    quiet_then_loud(a, LinkModel::new(b, Some(100.0), Duration::ZERO));
+    let (a, b) = inproc::pair().unwrap();
+    let faults = Faults {
+        delay: 1.0,
+        delay_by: Duration::ZERO,
+        ..Faults::default()
+    };
+    quiet_then_loud(a, FaultInjector::new(b, faults, 1));
+}
+
+/// `b` sends to sleeping `a`: quiet batches leave it asleep, a loud one
+/// wakes it, everything arrives in order.
+fn quiet_then_loud(mut a: impl Cable, mut b: impl Cable) {
     assert_eq!(a.poll_link(), LinkState::Up);
     assert_eq!(b.poll_link(), LinkState::Up);
     // `a` goes to sleep.

@@ -8,15 +8,26 @@ use std::time::{Duration, Instant};
 
 use super::{Cable, LinkState, MAX_PACKET, Packet};
 
-/// Packets waiting to go out, in order, each with its release time.
+/// Packets waiting to go out, in order, each with its release time and
+/// whether it goes out quietly ([`Cable::try_send_quiet`]).
 #[derive(Debug, Default)]
 struct DelayLine {
-    q: VecDeque<(Instant, Vec<u8>)>,
+    q: VecDeque<(Instant, Vec<u8>, bool)>,
     spare: Vec<Vec<u8>>,
 }
 
 impl DelayLine {
     fn push(&mut self, due: Instant, pkt: &Packet<'_>, edit: impl FnOnce(&mut [u8])) {
+        self.push_as(due, pkt, false, edit);
+    }
+
+    fn push_as(
+        &mut self,
+        due: Instant,
+        pkt: &Packet<'_>,
+        quiet: bool,
+        edit: impl FnOnce(&mut [u8]),
+    ) {
         let mut v = self
             .spare
             .pop()
@@ -24,34 +35,35 @@ impl DelayLine {
         v.resize(pkt.encoded_len(), 0);
         if pkt.encode(&mut v).is_some() {
             edit(&mut v);
-            self.q.push_back((due, v));
+            self.q.push_back((due, v, quiet));
         }
     }
 
     fn release(&mut self, inner: &mut dyn Cable, now: Instant) {
-        while let Some((due, v)) = self.q.front() {
+        while let Some((due, v, quiet)) = self.q.front() {
             if *due > now {
                 break;
             }
             let sent = match Packet::decode(v) {
+                Some(p) if *quiet => inner.try_send_quiet(&p),
                 Some(p) => inner.try_send(&p),
                 None => true,
             };
             if !sent {
                 break;
             }
-            if let Some((_, v)) = self.q.pop_front() {
+            if let Some((_, v, _)) = self.q.pop_front() {
                 self.spare.push(v);
             }
         }
     }
 
     fn next(&self) -> Option<Instant> {
-        self.q.front().map(|(t, _)| *t)
+        self.q.front().map(|(t, _, _)| *t)
     }
 
     fn clear(&mut self) {
-        while let Some((_, v)) = self.q.pop_front() {
+        while let Some((_, v, _)) = self.q.pop_front() {
             self.spare.push(v);
         }
     }
@@ -156,7 +168,7 @@ impl<C: Cable> Cable for FaultInjector<C> {
     fn try_send(&mut self, pkt: &Packet<'_>) -> bool {
         let payload_len = match pkt {
             Packet::Control { bytes, .. } | Packet::Data { bytes, .. } => bytes.len(),
-            _ => return self.send_plain(pkt),
+            _ => return self.send_plain(pkt, false),
         };
         if self.chance(self.faults.drop) {
             self.stats.dropped += 1;
@@ -202,10 +214,9 @@ impl<C: Cable> Cable for FaultInjector<C> {
     }
 
     fn try_send_quiet(&mut self, pkt: &Packet<'_>) -> bool {
-        // Faults apply to control and data packets only; anything else
-        // keeps its place behind packets the line still holds.
-        if matches!(pkt, Packet::Credit { .. }) && self.line.q.is_empty() {
-            self.inner.try_send_quiet(pkt)
+        // Faults apply to control and data packets only.
+        if matches!(pkt, Packet::Credit { .. }) {
+            self.send_plain(pkt, true)
         } else {
             self.try_send(pkt)
         }
@@ -238,12 +249,15 @@ impl<C: Cable> Cable for FaultInjector<C> {
 }
 
 impl<C: Cable> FaultInjector<C> {
-    fn send_plain(&mut self, pkt: &Packet<'_>) -> bool {
-        if self.line.q.is_empty() {
-            self.inner.try_send(pkt)
-        } else {
-            self.line.push(Instant::now(), pkt, |_| {});
-            true
+    /// Send a packet faults do not apply to, behind what the line holds.
+    fn send_plain(&mut self, pkt: &Packet<'_>, quiet: bool) -> bool {
+        match (self.line.q.is_empty(), quiet) {
+            (true, false) => self.inner.try_send(pkt),
+            (true, true) => self.inner.try_send_quiet(pkt),
+            (false, _) => {
+                self.line.push_as(Instant::now(), pkt, quiet, |_| {});
+                true
+            }
         }
     }
 }
@@ -280,6 +294,24 @@ impl<C: Cable> LinkModel<C> {
             max_queued: 1024,
         }
     }
+
+    /// Queue `pkt` behind what the wire still carries.
+    fn send(&mut self, pkt: &Packet<'_>, quiet: bool) -> bool {
+        let now = Instant::now();
+        self.line.release(&mut self.inner, now);
+        if self.line.q.len() >= self.max_queued {
+            return false;
+        }
+        let start = self.wire_free.max(now);
+        let ser = match self.bits_per_sec {
+            Some(bps) => Duration::from_secs_f64(pkt.encoded_len() as f64 * 8.0 / bps),
+            None => Duration::ZERO,
+        };
+        self.wire_free = start + ser;
+        self.line
+            .push_as(self.wire_free + self.latency, pkt, quiet, |_| {});
+        true
+    }
 }
 
 impl<C: Cable> Cable for LinkModel<C> {
@@ -292,19 +324,11 @@ impl<C: Cable> Cable for LinkModel<C> {
     }
 
     fn try_send(&mut self, pkt: &Packet<'_>) -> bool {
-        let now = Instant::now();
-        self.line.release(&mut self.inner, now);
-        if self.line.q.len() >= self.max_queued {
-            return false;
-        }
-        let start = self.wire_free.max(now);
-        let ser = match self.bits_per_sec {
-            Some(bps) => Duration::from_secs_f64(pkt.encoded_len() as f64 * 8.0 / bps),
-            None => Duration::ZERO,
-        };
-        self.wire_free = start + ser;
-        self.line.push(self.wire_free + self.latency, pkt, |_| {});
-        true
+        self.send(pkt, false)
+    }
+
+    fn try_send_quiet(&mut self, pkt: &Packet<'_>) -> bool {
+        self.send(pkt, true)
     }
 
     fn flush(&mut self) {
