@@ -432,3 +432,44 @@ fn quiet_then_loud(mut a: impl Cable, mut b: impl Cable) {
     assert!(bell_rung(&a));
     a.finish_wait(&[true]);
 }
+
+/// A doorbell that ended a sleep is emptied before the next one: the
+/// second wait sleeps to its deadline instead of returning at once (which
+/// would turn an idle loop into a busy one).
+#[test]
+fn a_rung_doorbell_is_emptied_before_the_next_sleep() {
+    use tblink_hostif::cable::wait_any;
+    let (mut a, mut b) = inproc::pair().unwrap();
+    assert_eq!(a.poll_link(), LinkState::Up);
+    assert_eq!(b.poll_link(), LinkState::Up);
+    let data = [1u8; 16];
+    let pkt = Packet::Data {
+        hop: 8,
+        sof: Pdf::new(1),
+        eof: Pdf::new(2),
+        crc_error: false,
+        bytes: &data,
+    };
+    for round in 0..3 {
+        // `b` rings while `a` sleeps: the wait ends early.
+        let t = Instant::now();
+        let waker = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(20));
+                assert!(b.try_send(&pkt));
+                b.flush();
+            });
+            wait_any(&mut [&mut a], false, t + Duration::from_secs(5));
+            t.elapsed()
+        });
+        assert!(waker < Duration::from_secs(5), "round {round}: not woken");
+        assert_eq!(a.recv(16, &mut |_| true), 1);
+        // Nothing rings now: the next wait sleeps its whole 50 ms.
+        let t = Instant::now();
+        wait_any(&mut [&mut a], false, t + Duration::from_millis(50));
+        assert!(
+            t.elapsed() >= Duration::from_millis(50),
+            "round {round}: a stale doorbell ended the sleep at once"
+        );
+    }
+}
