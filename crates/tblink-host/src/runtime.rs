@@ -170,6 +170,9 @@ pub trait Extension: fmt::Debug {
 /// Least time between two wake-ups of [`Runtime::wait`] by extension
 /// descriptors (see there).
 const FD_THROTTLE: Duration = Duration::from_micros(100);
+/// Descriptor wake-ups closer together than this are a stream, which
+/// [`FD_THROTTLE`] moderates.
+const FD_STREAK: Duration = Duration::from_micros(400);
 /// READ requests sent to whatever a hot-plug EVENT reports before it is
 /// taken for another host (no answer) rather than a router (spec 04 §6).
 const PROBE_ATTEMPTS: u8 = 8;
@@ -311,8 +314,8 @@ pub struct Runtime {
     probes: Vec<Probe>,
     /// Last time an extension descriptor ended a wait.
     fd_wake: std::time::Instant,
-    /// That wake-up came less than [`FD_THROTTLE`] after the one before:
-    /// the descriptors carry a stream, so the next wake-up is moderated.
+    /// That wake-up came less than [`FD_STREAK`] after the one before: the
+    /// descriptors carry a stream, so the next wake-up is moderated.
     fd_streak: bool,
 }
 
@@ -658,7 +661,9 @@ impl Runtime {
         drop(fds);
         if end == WaitEnd::Extra {
             let now = std::time::Instant::now();
-            self.fd_streak = now.duration_since(self.fd_wake) < FD_THROTTLE;
+            // A moderated stream wakes about FD_THROTTLE apart: still a
+            // stream. Lone frames (a ping every few ms) are not.
+            self.fd_streak = now.duration_since(self.fd_wake) < FD_STREAK;
             self.fd_wake = now;
         }
         // Unless the poll said the descriptors are quiet, they may hold
