@@ -319,9 +319,10 @@ pub fn wait_any_watched(
             break;
         }
     }
-    let mut extra_ready = false;
-    // Per armed cable, which of its descriptors ended the sleep.
-    let mut woke: Vec<Vec<bool>> = vec![Vec::new(); armed];
+    // After a poll: which descriptors ended it (`extra` first, then each
+    // cable's), and how many each cable has.
+    let mut woke: Vec<bool> = Vec::new();
+    let mut counts: Vec<usize> = Vec::new();
     if !ready {
         let mut until = deadline;
         for c in cables.iter() {
@@ -333,7 +334,6 @@ pub fn wait_any_watched(
             .iter()
             .map(|fd| rustix::event::PollFd::from_borrowed_fd(*fd, rustix::event::PollFlags::IN))
             .collect();
-        let mut counts = Vec::with_capacity(cables.len());
         for c in cables.iter() {
             let mut i = 0;
             while let Some(fd) = c.wait_fd(i) {
@@ -346,14 +346,15 @@ pub fn wait_any_watched(
             counts.push(i);
         }
         link::sleep_on(&mut fds, until);
-        let mut rest = fds.iter().map(|p| !p.revents().is_empty());
-        extra_ready = rest.by_ref().take(extra.len()).fold(false, |a, r| a | r);
-        for (w, n) in woke.iter_mut().zip(counts) {
-            w.extend(rest.by_ref().take(n));
-        }
+        woke = fds.iter().map(|p| !p.revents().is_empty()).collect();
     }
-    for (c, w) in cables.iter_mut().take(armed).zip(&woke) {
-        c.finish_wait(w);
+    let (head, mut rest) = woke.split_at(extra.len().min(woke.len()));
+    let extra_ready = head.contains(&true);
+    for (k, c) in cables.iter_mut().take(armed).enumerate() {
+        let n = counts.get(k).copied().unwrap_or(0);
+        let (mine, tail) = rest.split_at(n.min(rest.len()));
+        rest = tail;
+        c.finish_wait(mine);
     }
     (!ready).then_some(extra_ready)
 }
