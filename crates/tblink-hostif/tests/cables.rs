@@ -359,6 +359,17 @@ fn link_model_caps_ring_to_ring_throughput() {
     assert!(t0.elapsed().as_secs_f64() >= f64::from(FRAMES - 1) * wire_bits / (GBIT * 1e9));
 }
 
+/// A whole data frame (SOF 1, EOF 2) on HopID 8.
+fn frame_on_hop8(bytes: &[u8]) -> Packet<'_> {
+    Packet::Data {
+        hop: 8,
+        sof: Pdf::new(1),
+        eof: Pdf::new(2),
+        crc_error: false,
+        bytes,
+    }
+}
+
 /// Whether the doorbell of `c` (its first wait descriptor) was rung.
 fn bell_rung(c: &impl Cable) -> bool {
     c.wait_fd(0)
@@ -406,13 +417,7 @@ fn quiet_then_loud(mut a: impl Cable, mut b: impl Cable) {
     b.flush();
     assert!(!bell_rung(&a));
     let data = [5u8; 64];
-    let pkt = Packet::Data {
-        hop: 8,
-        sof: Pdf::new(1),
-        eof: Pdf::new(2),
-        crc_error: false,
-        bytes: &data,
-    };
+    let pkt = frame_on_hop8(&data);
     assert!(b.try_send(&pkt));
     b.flush();
     assert!(bell_rung(&a), "a loud batch wakes the sleeper");
@@ -443,13 +448,7 @@ fn a_rung_doorbell_is_emptied_before_the_next_sleep() {
     assert_eq!(a.poll_link(), LinkState::Up);
     assert_eq!(b.poll_link(), LinkState::Up);
     let data = [1u8; 16];
-    let pkt = Packet::Data {
-        hop: 8,
-        sof: Pdf::new(1),
-        eof: Pdf::new(2),
-        crc_error: false,
-        bytes: &data,
-    };
+    let pkt = frame_on_hop8(&data);
     for round in 0..3 {
         // `b` rings while `a` sleeps: the wait ends early.
         let t = Instant::now();

@@ -153,17 +153,7 @@ fn e2e_is_lossless_with_a_slow_receiver() {
     while got < total {
         step += 1;
         assert!(step < 100_000, "stalled at {got}");
-        while sent < total {
-            let Some(mut b) = spare.pop() else { break };
-            fill(&mut b, 1500, sent);
-            match x.post_tx(tx, TxFrame::data(b, 1500)) {
-                Ok(()) => sent += 1,
-                Err(r) => {
-                    spare.push(r.item.buf);
-                    break;
-                }
-            }
-        }
+        post_numbered(&mut x, tx, &mut spare, &mut sent, total, 1500);
         while let Some(c) = x.poll_tx(tx) {
             spare.push(c.buf);
         }
@@ -196,17 +186,7 @@ fn a_sender_out_of_credits_is_woken() {
             let mut spare: Vec<DmaBuf> = (0..64).map(|_| DmaBuf::new()).collect();
             let (mut sent, mut longest) = (0u32, Duration::ZERO);
             while sent < N || spare.len() < 64 {
-                while sent < N {
-                    let Some(mut b) = spare.pop() else { break };
-                    fill(&mut b, 256, sent);
-                    match x.post_tx(tx, TxFrame::data(b, 256)) {
-                        Ok(()) => sent += 1,
-                        Err(r) => {
-                            spare.push(r.item.buf);
-                            break;
-                        }
-                    }
-                }
+                post_numbered(&mut x, tx, &mut spare, &mut sent, N, 256);
                 let before = spare.len();
                 while let Some(c) = x.poll_tx(tx) {
                     spare.push(c.buf);

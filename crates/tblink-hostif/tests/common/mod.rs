@@ -260,3 +260,27 @@ pub fn e2e_pair_without_spin(
     }
     (x, y, tx, rx)
 }
+
+/// Post numbered frames of `len` bytes (see [`fill`]) from `spare` until
+/// `*sent` reaches `until`, `spare` runs dry or the TX ring is full (the
+/// buffer then goes back to `spare`).
+pub fn post_numbered(
+    x: &mut EmulatedNhi,
+    tx: u8,
+    spare: &mut Vec<DmaBuf>,
+    sent: &mut u32,
+    until: u32,
+    len: usize,
+) {
+    while *sent < until {
+        let Some(mut b) = spare.pop() else { break };
+        fill(&mut b, len, *sent);
+        match x.post_tx(tx, TxFrame::data(b, len)) {
+            Ok(()) => *sent += 1,
+            Err(r) => {
+                spare.push(r.item.buf);
+                break;
+            }
+        }
+    }
+}
