@@ -399,12 +399,23 @@ impl Cable for ShmCable {
     fn finish_wait(&mut self, ready: &[bool]) {
         if let Some(c) = &mut self.conn {
             c.link.finish_wait(ready.first().copied().unwrap_or(false));
-            if ready.get(1).copied().unwrap_or(false) {
+            match ready.get(1) {
                 // The socket only becomes readable at end-of-file (a
                 // crashed peer): look at it on the next `poll_link`
                 // instead of after a timer.
-                self.skip = 0;
-                self.next_check = Instant::now();
+                Some(true) => {
+                    self.skip = 0;
+                    self.next_check = Instant::now();
+                }
+                // Watched for the whole sleep and still quiet: the peer
+                // was alive when we woke, so the next look (a system call)
+                // can wait a full period. Keeps it off a lone frame's path.
+                Some(false) => {
+                    self.skip = CHECK_EVERY - 1;
+                    self.next_check = Instant::now() + LIVENESS;
+                }
+                // Not watched (the wait ended before the poll).
+                None => {}
             }
         }
     }
@@ -433,5 +444,47 @@ impl Cable for ShmCable {
             (None, Mode::Connect) if self.pending.is_none() => Some(self.next_try),
             (None, _) => self.pending.as_ref().map(|_| Instant::now() + RETRY),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_watched_quiet_socket_defers_the_liveness_look() {
+        let d = std::env::temp_dir().join(format!("tblink-shm-live-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("cable.sock");
+        let mut a = ShmCable::listen(&p).unwrap();
+        let mut b = ShmCable::connect(&p);
+        let t = Instant::now();
+        loop {
+            let (sa, sb) = (a.poll_link(), b.poll_link());
+            if sa == LinkState::Up && sb == LinkState::Up {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(5), "no link");
+        }
+        // Watched, quiet: the peer was alive at wake-up; no look for a period.
+        let before = Instant::now();
+        a.finish_wait(&[true, false]);
+        assert!(a.next_check >= before + LIVENESS);
+        assert_eq!(a.skip, CHECK_EVERY - 1);
+        // Not watched: nothing learnt, nothing changes.
+        a.next_check = before;
+        a.skip = 3;
+        a.finish_wait(&[]);
+        assert_eq!((a.next_check, a.skip), (before, 3));
+        // Readable socket: look on the next call.
+        a.finish_wait(&[false, true]);
+        assert_eq!(a.skip, 0);
+        assert!(a.next_check <= Instant::now());
+        // And that look finds the peer gone once it is.
+        drop(b);
+        assert_eq!(a.poll_link(), LinkState::Down);
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
