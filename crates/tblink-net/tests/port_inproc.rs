@@ -8,9 +8,12 @@ mod common;
 
 use std::collections::VecDeque;
 use std::io;
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tblink_hostif::cable::inproc;
+use tblink_hostif::cable::{Cable, LinkState, Packet, inproc};
 use tblink_hostif::{
     Dir, EmulatedNhi, Error, HopDir, HostInterface, LinkEvent, NhiConfig, RingConfig, RingId,
 };
@@ -32,6 +35,9 @@ struct MemIo {
     carrier: Option<bool>,
     /// Refuse delivery (host device full).
     refuse: bool,
+    /// If set: read at every read that found nothing to send, into `seen`.
+    published: Option<Arc<AtomicUsize>>,
+    seen: Vec<usize>,
 }
 
 impl FrameIo for MemIo {
@@ -41,7 +47,12 @@ impl FrameIo for MemIo {
                 buf[..f.len()].copy_from_slice(&f);
                 Ok(f.len())
             }
-            None => Err(io::ErrorKind::WouldBlock.into()),
+            None => {
+                if let Some(p) = &self.published {
+                    self.seen.push(p.load(Ordering::Relaxed));
+                }
+                Err(io::ErrorKind::WouldBlock.into())
+            }
         }
     }
     fn send_frame(&mut self, frame: &[u8]) -> io::Result<bool> {
@@ -64,11 +75,67 @@ fn nhi() -> EmulatedNhi {
     })
 }
 
+/// A cable that counts the data frames it has published (flushed).
+#[derive(Debug)]
+struct Counting<C> {
+    inner: C,
+    queued: usize,
+    published: Arc<AtomicUsize>,
+}
+
+impl<C: Cable> Cable for Counting<C> {
+    fn poll_link(&mut self) -> LinkState {
+        self.inner.poll_link()
+    }
+    fn try_send(&mut self, pkt: &Packet<'_>) -> bool {
+        let ok = self.inner.try_send(pkt);
+        self.queued += usize::from(ok && matches!(pkt, Packet::Data { .. }));
+        ok
+    }
+    fn flush(&mut self) {
+        self.inner.flush();
+        self.published.fetch_add(self.queued, Ordering::Relaxed);
+        self.queued = 0;
+    }
+    fn recv(&mut self, max: usize, f: &mut dyn FnMut(Packet<'_>) -> bool) -> usize {
+        self.inner.recv(max, f)
+    }
+    fn prepare_wait(&mut self, want_send: bool) -> bool {
+        self.inner.prepare_wait(want_send)
+    }
+    fn finish_wait(&mut self, ready: &[bool]) {
+        self.inner.finish_wait(ready)
+    }
+    fn wait_fd(&self, i: usize) -> Option<BorrowedFd<'_>> {
+        self.inner.wait_fd(i)
+    }
+    fn next_timer(&self) -> Option<Instant> {
+        self.inner.next_timer()
+    }
+}
+
 /// Two controllers, cable on adapter 1 of each, link up.
 fn pair() -> (EmulatedNhi, EmulatedNhi) {
+    pair_counting(None)
+}
+
+/// [`pair`], A's end counting its published data frames into `count`.
+fn pair_counting(count: Option<Arc<AtomicUsize>>) -> (EmulatedNhi, EmulatedNhi) {
     let (ca, cb) = inproc::pair().unwrap();
     let (mut a, mut b) = (nhi(), nhi());
-    a.attach(1, ca).unwrap();
+    match count {
+        Some(published) => a
+            .attach(
+                1,
+                Counting {
+                    inner: ca,
+                    queued: 0,
+                    published,
+                },
+            )
+            .unwrap(),
+        None => a.attach(1, ca).unwrap(),
+    }
     b.attach(1, cb).unwrap();
     let (mut ua, mut ub) = (false, false);
     let t = Instant::now();
@@ -108,7 +175,16 @@ fn up(e2e: bool, cfg: PortConfig) -> (Side, Side) {
 }
 
 fn up_with(e2e: bool, cfg: PortConfig, tx: TxConfig) -> (Side, Side) {
-    let (mut a, mut b) = pair();
+    up_counting(e2e, cfg, tx, None)
+}
+
+fn up_counting(
+    e2e: bool,
+    cfg: PortConfig,
+    tx: TxConfig,
+    count: Option<Arc<AtomicUsize>>,
+) -> (Side, Side) {
+    let (mut a, mut b) = pair_counting(count);
     let mut pa = NetPort::new(R, cfg);
     let mut pb = NetPort::new(R, cfg);
     let (ra, rb) = (request(8, 9, e2e), request(9, 8, e2e));
@@ -302,6 +378,43 @@ fn bulk_both_ways_with_backpressure() {
     // Everything came back.
     a.port.tear_down(&mut a.hi).unwrap();
     assert_eq!(a.port.idle_buffers(), (RING_BUFFERS, RING_BUFFERS));
+}
+
+/// A lone frame is on the cable before the read that finds the host
+/// device empty: that read is not on a ping's path. With two frames
+/// waiting, the first is published before the second is read.
+#[test]
+fn first_frame_leaves_before_the_next_read() {
+    for vnet in [false, true] {
+        let count = Arc::new(AtomicUsize::new(0));
+        let cfg = PortConfig {
+            vnet_hdr: vnet,
+            ..PortConfig::default()
+        };
+        let tx = TxConfig::from_prtcstns(0x7, 1500);
+        let (mut a, _b) = up_counting(true, cfg, tx, Some(count.clone()));
+        a.io.published = Some(count.clone());
+        let hdr = if vnet { VNET_HDR_LEN } else { 0 };
+        let with_hdr = |f: Vec<u8>| [vec![0u8; hdr], f].concat();
+        a.io.to_send.push_back(with_hdr(frame(98, 1)));
+        let t = a.port.pump_tx(&mut a.hi, &mut a.io, 64);
+        assert_eq!(t.packets, 1);
+        assert_eq!(
+            a.io.seen,
+            [1],
+            "vnet {vnet}: published frames at the empty read"
+        );
+        // A pump of several: only the first is hurried.
+        a.io.seen.clear();
+        count.store(0, Ordering::Relaxed);
+        for i in 0..3 {
+            a.io.to_send.push_back(with_hdr(frame(98, 10 + i)));
+        }
+        let t = a.port.pump_tx(&mut a.hi, &mut a.io, 64);
+        assert_eq!(t.packets, 3);
+        assert_eq!(a.io.seen, [1], "vnet {vnet}");
+        a.port.tear_down(&mut a.hi).unwrap();
+    }
 }
 
 /// A frame that can never be sent is counted in tx_errors and does not
